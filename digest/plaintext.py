@@ -1,0 +1,140 @@
+"""Markdown to readable plain text for the text twin of an email.
+
+Not scraped from the HTML: the same Markdown the HTML is made from is walked
+token by token. Links become ``text [n]`` with the addresses listed by number,
+so a reader of the plain text can still follow every link.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+WIDTH = 72
+
+_md = MarkdownIt("commonmark", {"html": False})
+
+
+@dataclass
+class LinkList:
+    """Links numbered in order of appearance across one email."""
+
+    urls: list[str] = field(default_factory=list)
+
+    def number(self, url: str) -> int:
+        self.urls.append(url)
+        return len(self.urls)
+
+
+def inline_text(children: list[Token] | None, links: LinkList | None) -> str:
+    """Render an inline token's children as text; with ``links``, mark link numbers."""
+    out: list[str] = []
+    pending: list[str] = []
+    for child in children or []:
+        kind = child.type
+        if kind in ("text", "code_inline"):
+            out.append(child.content)
+        elif kind == "softbreak":
+            out.append(" ")
+        elif kind == "hardbreak":
+            out.append("\n")
+        elif kind == "link_open":
+            pending.append(str(child.attrs.get("href", "")))
+        elif kind == "link_close" and pending:
+            url = pending.pop()
+            if links is not None and url:
+                out.append(f" [{links.number(url)}]")
+        elif kind == "image":
+            out.append(child.content or "image")
+            src = str(child.attrs.get("src", ""))
+            if links is not None and src:
+                out.append(f" [{links.number(src)}]")
+    return "".join(out)
+
+
+def markdown_inline(source: str, links: LinkList | None = None) -> str:
+    """One line of inline Markdown (a headline, a dek) as text."""
+    tokens = _md.parseInline(source)
+    return " ".join(inline_text(tokens[0].children, links).split()) if tokens else ""
+
+
+def _wrap(text: str, first: str, rest: str) -> list[str]:
+    lines: list[str] = []
+    for number, chunk in enumerate(text.split("\n")):
+        lines.extend(
+            textwrap.wrap(
+                chunk,
+                width=WIDTH,
+                initial_indent=first if number == 0 else rest,
+                subsequent_indent=rest,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            or [first.rstrip()]
+        )
+    return lines
+
+
+def markdown_block(source: str, links: LinkList | None = None) -> str:
+    """A Markdown body (paragraphs, quotes, lists, code) as wrapped plain text."""
+    blocks: list[list[str]] = []
+    quote = ""  # "> " per open blockquote
+    lists: list[list[int]] = []  # per open list: [next number] or [-1] for bullets
+    item_marker: str | None = None
+    heading = False
+    tight = last_tight = False  # paragraphs in a tight list stay on adjacent lines
+    for token in _md.parse(source):
+        kind = token.type
+        if kind == "paragraph_open":
+            tight = token.hidden
+        elif kind == "heading_open":
+            heading = True
+        elif kind == "blockquote_open":
+            quote += "> "
+        elif kind == "blockquote_close":
+            quote = quote[:-2]
+        elif kind == "bullet_list_open":
+            lists.append([-1])
+        elif kind == "ordered_list_open":
+            lists.append([int(str(token.attrs.get("start", 1)))])
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            lists.pop()
+            last_tight = False
+        elif kind == "list_item_open":
+            counter = lists[-1]
+            if counter[0] < 0:
+                item_marker = "- "
+            else:
+                item_marker = f"{counter[0]}. "
+                counter[0] += 1
+        elif kind in ("inline", "fence", "code_block", "hr"):
+            indent = "   " * max(0, len(lists) - 1)
+            rest = quote + indent + ("   " if lists else "")
+            first = rest if item_marker is None else quote + indent + item_marker
+            item_marker = None
+            if kind == "inline":
+                text = inline_text(token.children, links)
+                if heading:
+                    text, heading = text.upper(), False
+                lines = _wrap(text, first, rest)
+                if tight and last_tight and blocks:
+                    blocks[-1].extend(lines)
+                else:
+                    blocks.append(lines)
+                last_tight, tight = tight, False
+                continue
+            elif kind == "hr":
+                blocks.append([quote + "-" * 20])
+            else:
+                code = token.content.rstrip("\n").split("\n")
+                blocks.append([rest + "    " + line for line in code])
+            last_tight = False
+    return "\n\n".join("\n".join(block) for block in blocks)
+
+
+def word_count(text: str) -> int:
+    """Words as a reader counts them: runs of letters or digits."""
+    return sum(1 for word in text.split() if any(ch.isalnum() for ch in word))

@@ -1,0 +1,175 @@
+"""One settings object, loaded once at the edge (CLI, service, web app).
+
+Values come from, lowest priority first: built-in defaults that make the demo
+work, ``digest.toml`` in the working directory (or the file ``DIGEST_CONFIG``
+names, which the CLI passes in), then ``DIGEST_*`` environment variables, with
+``__`` between table and key: ``DIGEST_PUBLICATION__NAME="The Daily Ledger"``.
+
+Unknown keys in the file are errors, so a typo is never silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from digest.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = Path("digest.toml")
+_HEX_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an absolute http:// or https:// URL")
+    return value
+
+
+class Publication(BaseModel):
+    """Who publishes the briefing: shown in every email and used in its headers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "The Morning Ledger"
+    site_url: str = "https://news.example.org"
+    contact_email: EmailStr = "desk@news.example.org"
+    postal_address: str = "12 Harbour Road, Port Example, EX1 2AB, United Kingdom"
+    sender_name: str | None = None
+    sender_email: EmailStr = "briefing@news.example.org"
+    brand_color: str = "#1d4e89"
+    logo_url: str | None = None
+    share_url: str | None = Field(
+        default=None,
+        description="Where 'Share your story' leads; a mailto: to the contact address if unset.",
+    )
+    suggest_subject: str = "Story suggestion"
+
+    @field_validator("site_url", "logo_url")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value)
+
+    @field_validator("share_url")
+    @classmethod
+    def _share(cls, value: str | None) -> str | None:
+        if value is None or value.startswith("mailto:"):
+            return value
+        return _http_url(value)
+
+    @field_validator("brand_color")
+    @classmethod
+    def _colour(cls, value: str) -> str:
+        if not _HEX_COLOUR.match(value):
+            raise ValueError("must be a hex colour such as '#1d4e89'")
+        return value
+
+    @property
+    def from_name(self) -> str:
+        return self.sender_name or self.name
+
+    @property
+    def suggest_url(self) -> str:
+        return f"mailto:{self.contact_email}?subject={quote(self.suggest_subject)}"
+
+    @property
+    def share_link(self) -> str:
+        if self.share_url:
+            return self.share_url
+        return f"mailto:{self.contact_email}?subject={quote('Share my story')}"
+
+
+class RenderSettings(BaseModel):
+    """How editions are rendered."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_html_bytes: int = Field(
+        default=100_000,
+        gt=0,
+        description="Refuse HTML larger than this; Gmail clips past about 102 KB.",
+    )
+    templates_dir: Path | None = Field(
+        default=None,
+        description="A publication's own copy of templates/; the shipped one if unset.",
+    )
+
+
+class Settings(BaseSettings):
+    """Everything the publisher can be told, in one object."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIGEST_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    editions_dir: Path = Path("editions")
+    demo_dir: Path = Path("digest-demo")
+    publication: Publication = Publication()
+    render: RenderSettings = RenderSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file, which arrives as init values.
+        return (env_settings, init_settings)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+
+
+def _describe(exc: ValidationError, origin: str) -> str:
+    lines = [f"invalid settings ({origin}):"]
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        message = (
+            "unknown setting (check the spelling)"
+            if error["type"] == "extra_forbidden"
+            else error["msg"]
+        )
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Load settings from ``config_file`` (or ``./digest.toml`` if present) and the environment.
+
+    A file named explicitly must exist; the default one is optional.
+    """
+    data: dict[str, Any] = {}
+    origin = "defaults and DIGEST_* environment"
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(
+                f"settings file {config_file} does not exist (named by --config or DIGEST_CONFIG)"
+            )
+        data = _read_toml(config_file)
+        origin = f"{config_file} and DIGEST_* environment"
+    elif DEFAULT_CONFIG_FILE.is_file():
+        data = _read_toml(DEFAULT_CONFIG_FILE)
+        origin = f"{DEFAULT_CONFIG_FILE} and DIGEST_* environment"
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from exc

@@ -1,0 +1,65 @@
+"""Shared fixtures. A test that needs an absent service skips, unless CI requires it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from digest.content import load_edition
+from digest.edition import Edition
+from digest.editions import EXAMPLE_EDITION
+from digest.render import RenderedEdition, Renderer, render_edition
+from digest.settings import Publication
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+ARTIFACTS = Path(os.environ.get("DIGEST_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+def need_service(available: bool, reason: str) -> None:
+    """Skip when a real service is missing; fail instead under DIGEST_REQUIRE_SERVICES=1."""
+    if available:
+        return
+    if os.environ.get("DIGEST_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service missing: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def publication() -> Publication:
+    return Publication()
+
+
+@pytest.fixture(scope="session")
+def renderer(publication: Publication) -> Renderer:
+    return Renderer.create(publication)
+
+
+@pytest.fixture(scope="session")
+def example() -> Edition:
+    return load_edition(EXAMPLE_EDITION)
+
+
+@pytest.fixture(scope="session")
+def example_rendered(renderer: Renderer, example: Edition) -> RenderedEdition:
+    return render_edition(renderer, example)
+
+
+def edition_text(body: str, front: str = "date: 2017-11-02\n") -> str:
+    """An edition file's text from its front matter lines and Markdown body."""
+    return f"---\n{front}---\n{body}"
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Run in an empty folder with no DIGEST_* settings from the outer environment."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("DIGEST_") and name not in (
+            "DIGEST_REQUIRE_SERVICES",
+            "DIGEST_TEST_ARTIFACTS",
+        ):
+            monkeypatch.delenv(name)
+    return tmp_path
