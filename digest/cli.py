@@ -15,11 +15,13 @@ from rich.table import Table
 from rich.text import Text
 
 from digest.check import CheckReport, edition_warnings
+from digest.cli_subscribers import app as subscribers_app
 from digest.content import load_edition
 from digest.editions import EXAMPLE_EDITION, resolve_source, write_atomic
 from digest.errors import DigestError, EditionError
 from digest.render import Renderer, personalise, preview_values, render_edition
 from digest.settings import Settings, load_settings
+from subscribers.errors import AudienceError
 
 app = typer.Typer(
     name="digest",
@@ -36,6 +38,9 @@ def _out() -> Console:
 
 def _err() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+app.add_typer(subscribers_app, name="subscribers")
 
 
 class Format(StrEnum):
@@ -199,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
         for problem in exc.problems:
             err.print(f"  {problem}", markup=False)
         sys.exit(1)
-    except DigestError as exc:
+    except (DigestError, AudienceError) as exc:
         _err().print(_error(str(exc)))
         sys.exit(1)
 

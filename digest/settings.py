@@ -113,6 +113,10 @@ class Settings(BaseSettings):
 
     editions_dir: Path = Path("editions")
     demo_dir: Path = Path("digest-demo")
+    database_url: str = Field(
+        default="sqlite:///digest.db",
+        description="sqlite:///path.db (default, in the working directory) or postgresql://…",
+    )
     publication: Publication = Publication()
     render: RenderSettings = RenderSettings()
 

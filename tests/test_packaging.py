@@ -46,6 +46,8 @@ def test_wheel_ships_templates_and_example(wheel: Path) -> None:
     assert "digest/_templates/email/edition.txt.j2" in names
     assert "digest/examples/2017-11-02.md" in names
     assert "subscribers/__init__.py" in names
+    assert "subscribers/migrations/env.py" in names
+    assert "subscribers/migrations/versions/0001_initial.py" in names
 
 
 def test_fresh_virtualenv_outside_checkout_runs_demo(wheel: Path, tmp_path: Path) -> None:

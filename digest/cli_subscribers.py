@@ -1,0 +1,235 @@
+"""``digest subscribers …``: the audience from the command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from digest.settings import Settings, load_settings
+from subscribers import audience
+from subscribers.addresses import parse_address
+from subscribers.csvio import export_csv, import_csv
+from subscribers.db import Database, open_database
+from subscribers.errors import AudienceError
+from subscribers.models import ConsentMethod, Status, Subscriber
+
+app = typer.Typer(help="Manage who receives the briefing.", no_args_is_help=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", envvar="DIGEST_CONFIG", help="Settings file.", show_default=False),
+]
+EmailArgument = Annotated[str, typer.Argument(help="The subscriber's email address.")]
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _database(config: Path | None) -> Iterator[tuple[Settings, Database]]:
+    settings = load_settings(config)
+    db = open_database(settings.database_url)
+    try:
+        yield settings, db
+    finally:
+        db.close()
+
+
+@app.command()
+def add(
+    email: EmailArgument,
+    name: Annotated[str | None, typer.Option("--name", help="The person's name.")] = None,
+    confirmed: Annotated[
+        bool, typer.Option("--confirmed", help="Active at once: you attest the person consented.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Add one subscriber (pending until confirmed, unless --confirmed)."""
+    address = parse_address(email)
+    with _database(config) as (_, db), db.transaction() as session:
+        joined = audience.join(
+            session,
+            address,
+            _now(),
+            audience.ConsentEvidence(ConsentMethod.editor, form_version="digest subscribers add"),
+            name=name,
+            confirmed=confirmed,
+        )
+        status = joined.subscriber.status.value
+    _console().print(f"{address.typed}: {joined.outcome.value} ({status})", markup=False)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV with an 'email' column; 'name' optional.")],
+    confirmed: Annotated[
+        bool,
+        typer.Option("--confirmed", help="Import as active: you attest every person consented."),
+    ] = False,
+    rejects: Annotated[
+        Path | None,
+        typer.Option("--rejects", help="Write rejected rows, with reasons, to this CSV."),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Import subscribers from CSV: streamed, batch by batch, with a report."""
+    if not file.is_file():
+        raise AudienceError(f"{file} does not exist or is not a file")
+    total = file.stat().st_size
+    reject_handle = (
+        rejects.open("w", encoding="utf-8", errors="surrogateescape", newline="")
+        if rejects
+        else None
+    )
+    err = _console(stderr=True)
+    try:
+        with (
+            _database(config) as (_, db),
+            Progress(
+                TextColumn("importing"),
+                BarColumn(),
+                DownloadColumn(),
+                TextColumn("{task.fields[rows]:,} rows"),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+            ) as bar,
+        ):
+            task = bar.add_task("import", total=total, rows=0)
+            report = import_csv(
+                db,
+                file,
+                _now,
+                confirmed=confirmed,
+                rejects=reject_handle,
+                progress=lambda done, rows: bar.update(task, completed=done, rows=rows),
+            )
+    finally:
+        if reject_handle is not None:
+            reject_handle.close()
+    out = _console()
+    out.print(
+        f"{report.rows:,} rows: {report.added:,} added, {report.updated:,} updated, "
+        f"{report.unchanged:,} unchanged, {report.rejected:,} rejected"
+    )
+    for rejection in report.rejections:
+        out.print(f"  row {rejection.row}: {rejection.reason}", markup=False)
+    if report.rejected > len(report.rejections):
+        out.print(f"  … and {report.rejected - len(report.rejections):,} more (see --rejects FILE)")
+    if rejects is not None and report.rejected:
+        out.print(f"rejected rows written to {rejects}")
+    if report.pending:
+        out.print(f"{len(report.pending):,} new subscribers are pending until they confirm.")
+
+
+@app.command()
+def export(
+    file: Annotated[Path | None, typer.Argument(help="Output CSV; stdout if omitted.")] = None,
+    status: Annotated[Status | None, typer.Option("--status", help="Only this status.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Export subscribers as CSV, safe to open in a spreadsheet."""
+    with _database(config) as (_, db), db.transaction() as session:
+        if file is None:
+            export_csv(session, sys.stdout, status)
+            return
+        temp = file.with_name(f".{file.name}.tmp")
+        with temp.open("w", encoding="utf-8", newline="") as handle:
+            count = export_csv(session, handle, status)
+        temp.replace(file)
+    _console(stderr=True).print(f"exported {count:,} subscribers to {file}", markup=False)
+
+
+def _row(subscriber: Subscriber) -> dict[str, str]:
+    return {
+        "email": subscriber.email,
+        "name": subscriber.name or "",
+        "status": subscriber.status.value,
+        "since": subscriber.status_changed_at.isoformat(timespec="seconds"),
+    }
+
+
+@app.command("list")
+def list_(
+    status: Annotated[Status | None, typer.Option("--status", help="Only this status.")] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
+    config: ConfigOption = None,
+) -> None:
+    """List subscribers."""
+    with _database(config) as (_, db), db.transaction() as session:
+        query = select(Subscriber).order_by(Subscriber.id)
+        if status is not None:
+            query = query.where(Subscriber.status == status)
+        rows = [_row(s) for s in session.scalars(query)]
+    if fmt is ListFormat.json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+    elif fmt is ListFormat.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=["email", "name", "status", "since"])
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        table = Table("email", "name", "status", "since")
+        for row in rows:
+            table.add_row(*row.values())
+        out = _console()
+        out.print(table)
+        out.print(f"{len(rows):,} subscriber(s)")
+
+
+@app.command()
+def show(email: EmailArgument, config: ConfigOption = None) -> None:
+    """Everything stored about one person, as JSON (for a subject-access request)."""
+    with _database(config) as (_, db), db.transaction() as session:
+        data = audience.person_data(audience.get(session, email))
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+@app.command()
+def unsubscribe(email: EmailArgument, config: ConfigOption = None) -> None:
+    """Unsubscribe one person (idempotent)."""
+    with _database(config) as (_, db), db.transaction() as session:
+        subscriber = audience.get(session, email)
+        changed = audience.unsubscribe(session, subscriber, _now(), "by an editor")
+        status = subscriber.status.value
+    note = "unsubscribed" if changed else f"already {status}"
+    _console().print(f"{email.strip()}: {note}", markup=False)
+
+
+@app.command()
+def erase(
+    email: EmailArgument,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Delete one person's data for good, keeping a hash so no import re-adds them."""
+    if not yes and not typer.confirm(f"Erase everything stored about {email.strip()}?"):
+        raise typer.Exit(1)
+    with _database(config) as (_, db), db.transaction() as session:
+        audience.erase(session, email, _now())
+    _console().print(
+        f"{email.strip()}: erased; a hashed suppression entry blocks re-adding", markup=False
+    )

@@ -1,0 +1,37 @@
+"""Email addresses: validated and normalised by email-validator.
+
+The address is kept as the person typed it (trimmed); ``key`` is the normalised
+form, lower-cased, which makes the address unique regardless of letter case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+
+from subscribers.errors import AddressError
+
+
+@dataclass(frozen=True)
+class Address:
+    typed: str
+    key: str
+
+
+def parse_address(raw: str) -> Address:
+    """Validate ``raw`` (internationalised addresses accepted) or raise ``AddressError``."""
+    typed = raw.strip()
+    if not typed:
+        raise AddressError("the email address is empty")
+    try:
+        valid = validate_email(typed, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise AddressError(f"{typed!r} is not a valid email address: {exc}") from exc
+    return Address(typed=typed, key=valid.normalized.lower())
+
+
+def suppression_hash(key: str) -> str:
+    """What is kept of an erased address: enough to recognise it, not to read it."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()

@@ -1,0 +1,72 @@
+"""A fresh database per test, on SQLite and on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from subscribers.db import Database, normalise_url, open_database
+from tests.conftest import need_service
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str | None]:
+    """A throw-away database on the server named by DIGEST_TEST_POSTGRES_URL."""
+    base = os.environ.get("DIGEST_TEST_POSTGRES_URL")
+    if not base:
+        yield None
+        return
+    name = f"digest_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'digest.db'}"
+    need_service(postgres_url is not None, "PostgreSQL: set DIGEST_TEST_POSTGRES_URL")
+    assert postgres_url is not None
+    return postgres_url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = open_database(db_url)
+    yield database
+    # leave PostgreSQL empty for the next test: down to nothing
+    from subscribers.db import migrate
+
+    migrate(database.engine, "base", down=True)
+    database.close()
+
+
+class Clock:
+    """A clock tests move by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2017, 11, 2, 7, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def tick(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from subscribers.csvio import export_csv, import_csv
+from subscribers.db import Database, open_database
+from subscribers.models import Status, Subscriber
+from tests.subscribers.conftest import Clock
+
+
+def statuses(db: Database) -> dict[str, tuple[str, Status, str | None]]:
+    with db.transaction() as session:
+        return {
+            s.email_key: (s.email, s.status, s.name) for s in session.scalars(select(Subscriber))
+        }
+
+
+def test_bom_semicolons_case_duplicates_and_broken_rows(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    """A spreadsheet's CSV: BOM, ';', the same address twice in different case, broken rows."""
+    path = tmp_path / "list.csv"
+    path.write_bytes(
+        "\ufeffEmail;Name;City\n"
+        "ann@example.org;Ann;Leeds\n"
+        "ANN@Example.org;Ann;Leeds\n"
+        "not-an-address;X;\n"
+        "short@example.org\n"
+        "\n"
+        "bo@example.org;Bo;York\n".encode()
+        + b"caf\xe9@example.org;C;\n"
+    )
+    rejects = io.StringIO()
+    report = import_csv(db, path, clock, confirmed=True, rejects=rejects)
+    assert (report.added, report.updated, report.unchanged, report.rejected) == (2, 0, 1, 3)
+    assert [(r.row, r.reason.split(":")[0]) for r in report.rejections] == [
+        (4, "'not-an-address' is not a valid email address"),
+        (5, "1 cells where the header has 3"),
+        (8, "the row is not valid UTF-8 text"),
+    ]
+    rows = list(csv.reader(io.StringIO(rejects.getvalue())))
+    assert rows[0] == ["row", "reason", "email", "name", "city"]
+    assert [r[0] for r in rows[1:]] == ["4", "5", "8"]
+    found = statuses(db)
+    assert found["ann@example.org"] == ("ann@example.org", Status.active, "Ann")
+    assert set(found) == {"ann@example.org", "bo@example.org"}
+    with db.transaction() as session:
+        bo = session.scalars(
+            select(Subscriber).where(Subscriber.email_key == "bo@example.org")
+        ).one()
+        assert bo.attributes == {"city": "York"}
+
+
+def test_import_twice_is_idempotent_and_pending_without_confirmed(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    """A second run adds nothing; without --confirmed new rows are pending."""
+    path = tmp_path / "list.csv"
+    path.write_text("email,name\na@example.org,A\nb@example.org,\n")
+    first = import_csv(db, path, clock, confirmed=False)
+    second = import_csv(db, path, clock, confirmed=False)
+    assert (first.added, len(first.pending)) == (2, 2)
+    assert (second.added, second.updated, second.unchanged) == (0, 0, 2)
+    assert {s for _, s, _ in statuses(db).values()} == {Status.pending}
+
+
+def test_missing_email_column_is_a_clear_error(db: Database, clock: Clock, tmp_path: Path) -> None:
+    """Without an 'email' column nothing is imported and the message says what to fix."""
+    import pytest
+
+    from subscribers.errors import AudienceError
+
+    path = tmp_path / "list.csv"
+    path.write_text("mail,name\na@example.org,A\n")
+    with pytest.raises(AudienceError, match="no 'email' column"):
+        import_csv(db, path, clock, confirmed=True)
+    assert statuses(db) == {}
+
+
+def test_export_neutralises_formulas(db: Database, clock: Clock, tmp_path: Path) -> None:
+    """Cells starting with = + - @ are exported as text for spreadsheets."""
+    path = tmp_path / "list.csv"
+    path.write_text(
+        'email,name\n"=x@example.org","=HYPERLINK(""http://evil"")"\nok@example.org,+1 234\n'
+    )
+    import_csv(db, path, clock, confirmed=True)
+    out = io.StringIO()
+    with db.transaction() as session:
+        assert export_csv(session, out) == 2
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert rows[0]["email"] == "'=x@example.org"
+    assert rows[0]["name"] == '\'=HYPERLINK("http://evil")'
+    assert rows[1]["name"] == "'+1 234"
+
+
+cell = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.lists(cell, max_size=5), max_size=15), st.sampled_from([",", ";", "\t"]))
+def test_no_row_can_crash_the_importer(tmp_path: Path, rows: list[list[str]], sep: str) -> None:
+    """Whatever the rows hold, every one is counted and the import finishes."""
+    path = tmp_path / "fuzz.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=sep)
+        writer.writerow(["email", "name"])
+        writer.writerows(rows)
+    db = open_database(f"sqlite:///{tmp_path / 'fuzz.db'}")
+    try:
+        report = import_csv(db, path, Clock(), confirmed=True)
+        non_blank = sum(1 for row in rows if any(c.strip() for c in row))
+        assert report.rows == non_blank  # every row is counted exactly once
+        assert report.rejected == len(report.rejections)
+        assert report.added == len(statuses(db))
+    finally:
+        db.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{tmp_path / 'fuzz.db'}{suffix}").unlink(missing_ok=True)
