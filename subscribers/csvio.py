@@ -166,11 +166,7 @@ def _import_batch(
         for number, cells in batch:
             values = [_clean(cell) for cell in cells]
             if len(values) != len(header):
-                rejected.append(
-                    Rejection(
-                        number, f"{len(values)} cells where the header has {len(header)}", values
-                    )
-                )
+                rejected.append(Rejection(number, _cell_count(len(values), len(header)), values))
                 continue
             row = dict(zip(header, values, strict=True))
             try:
@@ -202,6 +198,10 @@ def _import_batch(
     report.pending.extend(pending_ids)
     for rejection in rejected:
         _reject(report, reject_writer, rejection)
+
+
+def _cell_count(found: int, expected: int) -> str:
+    return f"{found} cell{'' if found == 1 else 's'} where the header has {expected}"
 
 
 def _clean(cell: str) -> str:

@@ -63,3 +63,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         ):
             monkeypatch.delenv(name)
     return tmp_path
+
+
+# Database fixtures (SQLite and the real PostgreSQL server) for every test folder.
+from tests.databases import clock, db, db_url, postgres_url  # noqa: E402, F401

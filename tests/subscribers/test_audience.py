@@ -9,7 +9,7 @@ from subscribers.audience import ConsentEvidence, Outcome
 from subscribers.db import Database
 from subscribers.errors import AddressError, NotSubscribedError, SuppressedError
 from subscribers.models import ConsentMethod, Status, Subscriber, Suppression
-from tests.subscribers.conftest import Clock
+from tests.databases import Clock
 
 EDITOR = ConsentEvidence(ConsentMethod.editor)
 IMPORT = ConsentEvidence(ConsentMethod.import_)

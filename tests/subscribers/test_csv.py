@@ -11,7 +11,7 @@ from sqlalchemy import select
 from subscribers.csvio import export_csv, import_csv
 from subscribers.db import Database, open_database
 from subscribers.models import Status, Subscriber
-from tests.subscribers.conftest import Clock
+from tests.databases import Clock
 
 
 def statuses(db: Database) -> dict[str, tuple[str, Status, str | None]]:
@@ -41,7 +41,7 @@ def test_bom_semicolons_case_duplicates_and_broken_rows(
     assert (report.added, report.updated, report.unchanged, report.rejected) == (2, 0, 1, 3)
     assert [(r.row, r.reason.split(":")[0]) for r in report.rejections] == [
         (4, "'not-an-address' is not a valid email address"),
-        (5, "1 cells where the header has 3"),
+        (5, "1 cell where the header has 3"),
         (8, "the row is not valid UTF-8 text"),
     ]
     rows = list(csv.reader(io.StringIO(rejects.getvalue())))

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from subscribers.db import Database
+from tests.digest.test_cli import run
+
+
+@pytest.fixture
+def here(clean_env: Path, db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The CLI pointed at the test database, which ``db`` empties afterwards."""
+    monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
+    return clean_env
+
+
+def test_subscriber_commands_end_to_end(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """add, import, list, show, unsubscribe, erase and export work together with clear errors."""
+    assert run(["subscribers", "add", "Ann@Example.org", "--name", "Ann", "--confirmed"], capsys)[
+        1
+    ] == ("Ann@Example.org: added (active)\n")
+    code, _, err = run(["subscribers", "add", "not-an-address"], capsys)
+    assert code == 1 and err.startswith("error: 'not-an-address' is not a valid email address")
+    (here / "list.csv").write_text("email;name\nbo@example.org;Bo\nbroken\n=x@example.org;=1+1\n")
+    code, out, _ = run(
+        ["subscribers", "import", "list.csv", "--confirmed", "--rejects", "rejects.csv"], capsys
+    )
+    assert code == 0
+    assert "3 rows: 2 added, 0 updated, 0 unchanged, 1 rejected" in out
+    assert "row 3: 1 cell where the header has 2" in out
+    assert "broken" in (here / "rejects.csv").read_text()
+    code, out, _ = run(["subscribers", "list", "--format", "json"], capsys)
+    assert [row["email"] for row in json.loads(out)] == [
+        "Ann@Example.org",
+        "bo@example.org",
+        "=x@example.org",
+    ]
+    code, out, _ = run(["subscribers", "unsubscribe", "ANN@example.org"], capsys)
+    assert out == "ANN@example.org: unsubscribed\n"
+    code, _, err = run(["subscribers", "add", "ann@example.org", "--confirmed"], capsys)
+    assert code == 1 and "is unsubscribed" in err and "only the person can re-subscribe" in err
+    code, out, _ = run(["subscribers", "show", "ann@example.org"], capsys)
+    assert json.loads(out)["status_history"][-1]["to"] == "unsubscribed"
+    code, out, _ = run(["subscribers", "list", "--status", "active", "--format", "csv"], capsys)
+    assert [r["email"] for r in csv.DictReader(io.StringIO(out))] == [
+        "bo@example.org",
+        "=x@example.org",
+    ]
+    assert run(["subscribers", "erase", "bo@example.org", "--yes"], capsys)[0] == 0
+    code, _, err = run(["subscribers", "show", "bo@example.org"], capsys)
+    assert code == 1 and "no subscriber with the address" in err
+    code, _, err = run(["subscribers", "import", "missing.csv"], capsys)
+    assert code == 1 and "missing.csv does not exist" in err
+    code, _, err = run(["subscribers", "export", "out.csv"], capsys)
+    assert code == 0 and "exported 2 subscribers to out.csv" in err
+    assert "'=x@example.org" in (here / "out.csv").read_text()
+
+
+def test_bad_database_url_is_a_clear_error(
+    clean_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unusable database URL is reported, not a traceback."""
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "mysql://nobody@nowhere/db")
+    code, _, err = run(["subscribers", "list"], capsys)
+    assert code == 1 and "unsupported database 'mysql'" in err
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "not a url")
+    code, _, err = run(["subscribers", "list"], capsys)
+    assert code == 1 and "is not valid" in err
