@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from digest.check import CheckReport, edition_warnings
+from digest.cli_options import ConfigOption, console
 from digest.cli_subscribers import app as subscribers_app
 from digest.content import load_edition
 from digest.editions import EXAMPLE_EDITION, resolve_source, write_atomic
@@ -33,11 +34,11 @@ app = typer.Typer(
 
 
 def _out() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return console()
 
 
 def _err() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return console(stderr=True)
 
 
 app.add_typer(subscribers_app, name="subscribers")
@@ -53,15 +54,6 @@ class ReportFormat(StrEnum):
     json = "json"
 
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        envvar="DIGEST_CONFIG",
-        help="Settings file (default: ./digest.toml if present).",
-        show_default=False,
-    ),
-]
 SourceArgument = Annotated[
     str, typer.Argument(help="An edition file, or a date (YYYY-MM-DD) in the editions folder.")
 ]

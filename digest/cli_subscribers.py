@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy import select
 
-from digest.settings import Settings, load_settings
+from digest.cli_options import ConfigOption, console
+from digest.editions import atomic_output
+from digest.settings import load_settings
 from subscribers import audience
 from subscribers.addresses import parse_address
 from subscribers.csvio import export_csv, import_csv
@@ -28,10 +29,6 @@ from subscribers.models import ConsentMethod, Status, Subscriber
 
 app = typer.Typer(help="Manage who receives the briefing.", no_args_is_help=True)
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", envvar="DIGEST_CONFIG", help="Settings file.", show_default=False),
-]
 EmailArgument = Annotated[str, typer.Argument(help="The subscriber's email address.")]
 
 
@@ -45,16 +42,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
-
-
 @contextmanager
-def _database(config: Path | None) -> Iterator[tuple[Settings, Database]]:
-    settings = load_settings(config)
-    db = open_database(settings.database_url)
+def _database(config: Path | None) -> Iterator[Database]:
+    db = open_database(load_settings(config).database_url)
     try:
-        yield settings, db
+        yield db
     finally:
         db.close()
 
@@ -70,7 +62,7 @@ def add(
 ) -> None:
     """Add one subscriber (pending until confirmed, unless --confirmed)."""
     address = parse_address(email)
-    with _database(config) as (_, db), db.transaction() as session:
+    with _database(config) as db, db.transaction() as session:
         joined = audience.join(
             session,
             address,
@@ -80,7 +72,7 @@ def add(
             confirmed=confirmed,
         )
         status = joined.subscriber.status.value
-    _console().print(f"{address.typed}: {joined.outcome.value} ({status})", markup=False)
+    console().print(f"{address.typed}: {joined.outcome.value} ({status})", markup=False)
 
 
 @app.command("import")
@@ -105,10 +97,10 @@ def import_(
         if rejects
         else None
     )
-    err = _console(stderr=True)
+    err = console(stderr=True)
     try:
         with (
-            _database(config) as (_, db),
+            _database(config) as db,
             Progress(
                 TextColumn("importing"),
                 BarColumn(),
@@ -131,7 +123,7 @@ def import_(
     finally:
         if reject_handle is not None:
             reject_handle.close()
-    out = _console()
+    out = console()
     out.print(
         f"{report.rows:,} rows: {report.added:,} added, {report.updated:,} updated, "
         f"{report.unchanged:,} unchanged, {report.rejected:,} rejected"
@@ -153,15 +145,13 @@ def export(
     config: ConfigOption = None,
 ) -> None:
     """Export subscribers as CSV, safe to open in a spreadsheet."""
-    with _database(config) as (_, db), db.transaction() as session:
+    with _database(config) as db, db.transaction() as session:
         if file is None:
             export_csv(session, sys.stdout, status)
             return
-        temp = file.with_name(f".{file.name}.tmp")
-        with temp.open("w", encoding="utf-8", newline="") as handle:
+        with atomic_output(file) as handle:
             count = export_csv(session, handle, status)
-        temp.replace(file)
-    _console(stderr=True).print(f"exported {count:,} subscribers to {file}", markup=False)
+    console(stderr=True).print(f"exported {count:,} subscribers to {file}", markup=False)
 
 
 def _row(subscriber: Subscriber) -> dict[str, str]:
@@ -180,7 +170,7 @@ def list_(
     config: ConfigOption = None,
 ) -> None:
     """List subscribers."""
-    with _database(config) as (_, db), db.transaction() as session:
+    with _database(config) as db, db.transaction() as session:
         query = select(Subscriber).order_by(Subscriber.id)
         if status is not None:
             query = query.where(Subscriber.status == status)
@@ -195,7 +185,7 @@ def list_(
         table = Table("email", "name", "status", "since")
         for row in rows:
             table.add_row(*row.values())
-        out = _console()
+        out = console()
         out.print(table)
         out.print(f"{len(rows):,} subscriber(s)")
 
@@ -203,7 +193,7 @@ def list_(
 @app.command()
 def show(email: EmailArgument, config: ConfigOption = None) -> None:
     """Everything stored about one person, as JSON (for a subject-access request)."""
-    with _database(config) as (_, db), db.transaction() as session:
+    with _database(config) as db, db.transaction() as session:
         data = audience.person_data(audience.get(session, email))
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
@@ -211,12 +201,12 @@ def show(email: EmailArgument, config: ConfigOption = None) -> None:
 @app.command()
 def unsubscribe(email: EmailArgument, config: ConfigOption = None) -> None:
     """Unsubscribe one person (idempotent)."""
-    with _database(config) as (_, db), db.transaction() as session:
+    with _database(config) as db, db.transaction() as session:
         subscriber = audience.get(session, email)
         changed = audience.unsubscribe(session, subscriber, _now(), "by an editor")
         status = subscriber.status.value
     note = "unsubscribed" if changed else f"already {status}"
-    _console().print(f"{email.strip()}: {note}", markup=False)
+    console().print(f"{email.strip()}: {note}", markup=False)
 
 
 @app.command()
@@ -228,8 +218,8 @@ def erase(
     """Delete one person's data for good, keeping a hash so no import re-adds them."""
     if not yes and not typer.confirm(f"Erase everything stored about {email.strip()}?"):
         raise typer.Exit(1)
-    with _database(config) as (_, db), db.transaction() as session:
+    with _database(config) as db, db.transaction() as session:
         audience.erase(session, email, _now())
-    _console().print(
+    console().print(
         f"{email.strip()}: erased; a hashed suppression entry blocks re-adding", markup=False
     )

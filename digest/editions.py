@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from digest.content import parse_date
 from digest.errors import DigestError, SourceNotFoundError
@@ -33,14 +36,25 @@ def resolve_source(source: str, editions_dir: Path) -> Path:
     )
 
 
-def write_atomic(path: Path, data: str) -> None:
-    """Write ``data`` so readers see the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+@contextmanager
+def atomic_output(path: Path) -> Iterator[IO[str]]:
+    """A text file that appears at ``path`` whole when the block ends, or not at all."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise DigestError(f"cannot write {path}: {exc.strerror}") from exc
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(data)
+            yield out
         os.replace(temp, path)
     except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
         raise DigestError(f"cannot write {path}: {exc.strerror}") from exc
+    finally:
+        Path(temp).unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, data: str) -> None:
+    """Write ``data`` so readers see the old file or the whole new one, never a part."""
+    with atomic_output(path) as out:
+        out.write(data)

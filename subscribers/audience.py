@@ -52,9 +52,12 @@ class ConsentEvidence:
     user_agent: str | None = None
 
 
-def find(session: Session, raw_email: str) -> Subscriber | None:
-    key = parse_address(raw_email).key
+def _by_key(session: Session, key: str) -> Subscriber | None:
     return session.scalars(select(Subscriber).where(Subscriber.email_key == key)).one_or_none()
+
+
+def find(session: Session, raw_email: str) -> Subscriber | None:
+    return _by_key(session, parse_address(raw_email).key)
 
 
 def get(session: Session, raw_email: str) -> Subscriber:
@@ -114,9 +117,7 @@ def join(
         raise SuppressedError(
             f"{address.typed} was erased at the person's request and may not be re-added"
         )
-    existing = session.scalars(
-        select(Subscriber).where(Subscriber.email_key == address.key)
-    ).one_or_none()
+    existing = _by_key(session, address.key)
     if existing is None:
         status = Status.active if confirmed and not by_person else Status.pending
         subscriber = Subscriber(

@@ -164,7 +164,7 @@ def _import_batch(
     email_at = header.index("email")
     with db.transaction() as session:
         for number, cells in batch:
-            values = [_clean(cell) for cell in cells]
+            values = [cell.strip() for cell in cells]
             if len(values) != len(header):
                 rejected.append(Rejection(number, _cell_count(len(values), len(header)), values))
                 continue
@@ -202,10 +202,6 @@ def _import_batch(
 
 def _cell_count(found: int, expected: int) -> str:
     return f"{found} cell{'' if found == 1 else 's'} where the header has {expected}"
-
-
-def _clean(cell: str) -> str:
-    return cell.strip()
 
 
 def _has_surrogates(value: str) -> bool:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from subscribers.db import Database, normalise_url, open_database
+from subscribers.db import Database, migrate, normalise_url, open_database
 from tests.conftest import need_service
 
 
@@ -47,8 +47,6 @@ def db(db_url: str) -> Iterator[Database]:
     database = open_database(db_url)
     yield database
     # leave PostgreSQL empty for the next test: down to nothing
-    from subscribers.db import migrate
-
     migrate(database.engine, "base", down=True)
     database.close()
 
