@@ -135,7 +135,7 @@ def import_(
     if rejects is not None and report.rejected:
         out.print(f"rejected rows written to {rejects}")
     if report.pending:
-        out.print(f"{len(report.pending):,} new subscribers are pending until they confirm.")
+        out.print(f"{report.pending:,} new subscribers are pending until they confirm.")
 
 
 @app.command()

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from subscribers.addresses import Address, parse_address, suppression_hash
-from subscribers.errors import NotSubscribedError, SuppressedError
+from subscribers.errors import AddressError, NotSubscribedError, SuppressedError
 from subscribers.models import (
     LEFT,
     Consent,
@@ -89,11 +89,103 @@ def change_status(
     return True
 
 
-def _left_message(subscriber: Subscriber) -> str:
+def _left_message(email: str, status: Status, since: datetime) -> str:
     return (
-        f"{subscriber.email} is {subscriber.status.value} (since "
-        f"{subscriber.status_changed_at:%Y-%m-%d}); only the person can re-subscribe, "
-        "through the sign-up form and their confirmation link"
+        f"{email} is {status.value} (since {since:%Y-%m-%d}); only the person can "
+        "re-subscribe, through the sign-up form and their confirmation link"
+    )
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the database holds about an address, as far as joining is concerned."""
+
+    email: str
+    name: str | None
+    status: Status
+    attributes: dict[str, Any]
+    status_changed_at: datetime
+
+
+@dataclass(frozen=True)
+class JoinPlan:
+    """What joining does to an address: the new state and the records to write."""
+
+    outcome: Outcome
+    name: str | None
+    status: Status
+    attributes: dict[str, Any]
+    status_reason: str | None  # set when the status changes (or the row is new)
+    consent: bool  # whether a consent record is written
+    consent_confirmed: bool
+    needs_confirmation: bool
+
+
+MAX_NAME = 200
+
+
+def plan_join(
+    stored: Stored | None,
+    address: Address,
+    evidence: ConsentEvidence,
+    *,
+    suppressed: bool,
+    name: str | None,
+    confirmed: bool,
+    attributes: dict[str, Any] | None,
+) -> JoinPlan:
+    """Decide what adding ``address`` does, given what is stored; the consent rules.
+
+    Raises ``SuppressedError`` when an editor or import may not (re-)add the address,
+    and ``AddressError`` for a name too long to store.
+    """
+    if name is not None and len(name) > MAX_NAME:
+        raise AddressError(f"the name is longer than {MAX_NAME} characters")
+    by_person = evidence.method is ConsentMethod.web_form
+    if not by_person and suppressed:
+        raise SuppressedError(
+            f"{address.typed} was erased at the person's request and may not be re-added"
+        )
+    if stored is None:
+        status = Status.active if confirmed and not by_person else Status.pending
+        return JoinPlan(
+            Outcome.added,
+            name,
+            status,
+            dict(attributes or {}),
+            evidence.method.value,
+            consent=True,
+            consent_confirmed=status is Status.active,
+            needs_confirmation=status is Status.pending,
+        )
+    if stored.status in LEFT:
+        if not by_person:
+            raise SuppressedError(
+                _left_message(stored.email, stored.status, stored.status_changed_at)
+            )
+        return JoinPlan(
+            Outcome.updated,
+            name or stored.name,
+            Status.pending,
+            stored.attributes,
+            "re-subscribed via web form",
+            consent=True,
+            consent_confirmed=False,
+            needs_confirmation=True,
+        )
+    new_name = name if name else stored.name
+    merged = {**stored.attributes, **attributes} if attributes else stored.attributes
+    activate = stored.status is Status.pending and confirmed and not by_person
+    changed = new_name != stored.name or merged != stored.attributes or activate
+    return JoinPlan(
+        Outcome.updated if changed else Outcome.unchanged,
+        new_name,
+        Status.active if activate else stored.status,
+        merged,
+        f"confirmed by {evidence.method.value}" if activate else None,
+        consent=activate,
+        consent_confirmed=activate,
+        needs_confirmation=not activate and stored.status is Status.pending,
     )
 
 
@@ -112,52 +204,56 @@ def join(
     ``confirmed`` (an editor or import attesting consent) makes a new address
     active at once; otherwise it is pending until the person confirms.
     """
-    by_person = evidence.method is ConsentMethod.web_form
-    if not by_person and is_suppressed(session, address.key):
-        raise SuppressedError(
-            f"{address.typed} was erased at the person's request and may not be re-added"
-        )
     existing = _by_key(session, address.key)
+    stored = (
+        None
+        if existing is None
+        else Stored(
+            existing.email,
+            existing.name,
+            existing.status,
+            existing.attributes,
+            existing.status_changed_at,
+        )
+    )
+    suppressed = evidence.method is not ConsentMethod.web_form and is_suppressed(
+        session, address.key
+    )
+    plan = plan_join(
+        stored,
+        address,
+        evidence,
+        suppressed=suppressed,
+        name=name,
+        confirmed=confirmed,
+        attributes=attributes,
+    )
     if existing is None:
-        status = Status.active if confirmed and not by_person else Status.pending
         subscriber = Subscriber(
             email=address.typed,
             email_key=address.key,
-            name=name,
-            status=status,
-            attributes=dict(attributes or {}),
+            name=plan.name,
+            status=plan.status,
+            attributes=plan.attributes,
             created_at=now,
             status_changed_at=now,
         )
         session.add(subscriber)
         session.add(
             StatusChange(
-                subscriber=subscriber, at=now, old=None, new=status, reason=evidence.method.value
+                subscriber=subscriber, at=now, old=None, new=plan.status, reason=plan.status_reason
             )
         )
-        _record_consent(session, subscriber, now, evidence, confirmed=status is Status.active)
-        return Joined(subscriber, Outcome.added, status is Status.pending)
-    if existing.status in LEFT:
-        if not by_person:
-            raise SuppressedError(_left_message(existing))
-        _record_consent(session, existing, now, evidence, confirmed=False)
-        change_status(session, existing, Status.pending, now, "re-subscribed via web form")
-        return Joined(existing, Outcome.updated, True)
-    changed = False
-    if name and name != existing.name:
-        existing.name, changed = name, True
-    if attributes:
-        merged = {**existing.attributes, **attributes}
-        if merged != existing.attributes:
-            existing.attributes, changed = merged, True
-    if existing.status is Status.pending and confirmed and not by_person:
-        _record_consent(session, existing, now, evidence, confirmed=True)
-        change_status(
-            session, existing, Status.active, now, f"confirmed by {evidence.method.value}"
-        )
-        changed = True
-    outcome = Outcome.updated if changed else Outcome.unchanged
-    return Joined(existing, outcome, existing.status is Status.pending)
+    else:
+        subscriber = existing
+        subscriber.name = plan.name
+        if plan.attributes != subscriber.attributes:
+            subscriber.attributes = plan.attributes
+        if plan.status_reason is not None:
+            change_status(session, subscriber, plan.status, now, plan.status_reason)
+    if plan.consent:
+        _record_consent(session, subscriber, now, evidence, confirmed=plan.consent_confirmed)
+    return Joined(subscriber, plan.outcome, plan.needs_confirmation)
 
 
 def _record_consent(
