@@ -63,9 +63,7 @@ AllowLarge = Annotated[
 
 
 def _renderer(settings: Settings) -> Renderer:
-    return Renderer.create(
-        settings.publication, settings.render.templates_dir, settings.render.max_html_bytes
-    )
+    return Renderer.from_settings(settings)
 
 
 @app.command()
@@ -184,6 +182,30 @@ def demo(
     console.print(f"  HTML email ({rendered.html_bytes:,} bytes): {html_path.resolve().as_uri()}")
     console.print(f"  plain-text twin: {text_path.resolve()}")
     console.print(f"The edition file it came from: {EXAMPLE_EDITION}")
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option("--host", help="Interface to listen on [web.host].")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="Port [web.port].")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Serve the public pages: sign-up, confirm and unsubscribe links."""
+    from digest.web.server import serve as run_server
+
+    settings = load_settings(config)
+    host = host or settings.web.host
+    port = port or settings.web.port
+    _err().print(
+        f"serving {settings.publication.name} on http://{host}:{port}/subscribe "
+        f"(links in emails point at {settings.web.public_url})",
+        markup=False,
+    )
+    run_server(settings, host, port)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,21 +5,29 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from sqlalchemy import select
 
 from digest.cli_options import ConfigOption, console
+from digest.confirmations import Confirmations, count_due
 from digest.editions import atomic_output
-from digest.settings import load_settings
+from digest.settings import Settings, load_settings
+from digest.transport import Transport, TransportError, open_transport
 from subscribers import audience
 from subscribers.addresses import parse_address
 from subscribers.csvio import export_csv, import_csv
@@ -42,13 +50,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@contextmanager
-def _database(config: Path | None) -> Iterator[Database]:
-    db = open_database(load_settings(config).database_url)
-    try:
-        yield db
-    finally:
-        db.close()
+def _open(settings: Settings) -> closing[Database]:
+    return closing(open_database(settings.database_url))
+
+
+def _database(config: Path | None) -> closing[Database]:
+    return _open(load_settings(config))
 
 
 @app.command()
@@ -62,17 +69,38 @@ def add(
 ) -> None:
     """Add one subscriber (pending until confirmed, unless --confirmed)."""
     address = parse_address(email)
-    with _database(config) as db, db.transaction() as session:
-        joined = audience.join(
-            session,
-            address,
-            _now(),
-            audience.ConsentEvidence(ConsentMethod.editor, form_version="digest subscribers add"),
-            name=name,
-            confirmed=confirmed,
-        )
-        status = joined.subscriber.status.value
-    console().print(f"{address.typed}: {joined.outcome.value} ({status})", markup=False)
+    settings = load_settings(config)
+    with _database(config) as db:
+        with db.transaction() as session:
+            joined = audience.join(
+                session,
+                address,
+                _now(),
+                audience.ConsentEvidence(
+                    ConsentMethod.editor, form_version="digest subscribers add"
+                ),
+                name=name,
+                confirmed=confirmed,
+            )
+            session.flush()
+            status = joined.subscriber.status.value
+            subscriber_id = joined.subscriber.id
+        out = console()
+        out.print(f"{address.typed}: {joined.outcome.value} ({status})", markup=False)
+        if joined.needs_confirmation:
+            confirmations = Confirmations.from_settings(settings)
+            with _transport(settings) as transport:
+                if confirmations.send_one(db, transport, subscriber_id):
+                    out.print(
+                        f"confirmation email sent to {address.typed} via {transport.description}",
+                        markup=False,
+                    )
+                else:
+                    out.print(
+                        "a confirmation email went out less than "
+                        f"{settings.subscribers.resend_minutes} minutes ago; not sent again",
+                        markup=False,
+                    )
 
 
 @app.command("import")
@@ -98,9 +126,10 @@ def import_(
         else None
     )
     err = console(stderr=True)
+    settings = load_settings(config)
     try:
         with (
-            _database(config) as db,
+            _open(settings) as db,
             Progress(
                 TextColumn("importing"),
                 BarColumn(),
@@ -136,6 +165,55 @@ def import_(
         out.print(f"rejected rows written to {rejects}")
     if report.pending:
         out.print(f"{report.pending:,} new subscribers are pending until they confirm.")
+    if not confirmed:
+        _send_due_confirmations(settings)
+
+
+@app.command()
+def confirmations(config: ConfigOption = None) -> None:
+    """Send the confirmation email to every pending subscriber who has not had one."""
+    _send_due_confirmations(load_settings(config))
+
+
+def _send_due_confirmations(settings: Settings) -> None:
+    out = console()
+    with _open(settings) as db:
+        total = count_due(db)
+        if not total:
+            out.print("no pending subscriber is waiting for a confirmation email")
+            return
+        mail = Confirmations.from_settings(settings)
+        with (
+            _transport(settings) as transport,
+            Progress(
+                TextColumn("confirmation emails"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console(stderr=True),
+                transient=True,
+            ) as bar,
+        ):
+            task = bar.add_task("send", total=total)
+            try:
+                report = mail.send_due(
+                    db, transport, _now, lambda done: bar.update(task, completed=done)
+                )
+            except TransportError as exc:
+                raise TransportError(
+                    f"{exc}\nconfirmation emails stopped; those sent are recorded. Fix the "
+                    "delivery settings and run `digest subscribers confirmations` to send the rest."
+                ) from exc
+        out.print(
+            f"{report.sent:,} confirmation emails sent via {transport.description}"
+            + (f", {report.failed:,} refused:" if report.failed else "")
+        )
+        for problem in report.problems:
+            out.print(f"  {problem}", markup=False)
+
+
+def _transport(settings: Settings) -> closing[Transport]:
+    return closing(open_transport(settings.delivery_url))
 
 
 @app.command()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from markupsafe import escape
 
 #: Every value the sending step fills per recipient.
-RECIPIENT_FIELDS = ("unsubscribe_url", "recipient_email")
+RECIPIENT_FIELDS = ("unsubscribe_url", "recipient_email", "confirm_url")
 
 PLACEHOLDER_RE = re.compile(r"\[\[([a-z_]+)\]\]")
 _WORD_JOINER = "\u2060"

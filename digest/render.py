@@ -21,7 +21,7 @@ from digest import placeholders
 from digest.edition import Edition, ap_date, minutes_phrase, reading_minutes
 from digest.errors import EmailTooLargeError, RenderError, TemplateError
 from digest.plaintext import LinkList, markdown_block, markdown_inline, word_count
-from digest.settings import Publication
+from digest.settings import Publication, Settings
 from digest.templating import make_environment, render_template
 
 HTML_TEMPLATE = "email/edition.mjml.j2"
@@ -66,6 +66,12 @@ class Renderer:
         max_html_bytes: int = 100_000,
     ) -> Renderer:
         return cls(publication, make_environment(templates_dir), max_html_bytes)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Renderer:
+        return cls.create(
+            settings.publication, settings.render.templates_dir, settings.render.max_html_bytes
+        )
 
 
 def _inline_html(source: str) -> Markup:
@@ -131,17 +137,19 @@ def build_context(edition: Edition, publication: Publication, words: int) -> dic
     }
 
 
-def render_mjml_source(renderer: Renderer, context: dict[str, object]) -> str:
+def render_mjml_source(
+    renderer: Renderer, context: dict[str, object], template: str = HTML_TEMPLATE
+) -> str:
     """Stage 1: Jinja2 fills the MJML template."""
-    return render_template(renderer.env, HTML_TEMPLATE, context)
+    return render_template(renderer.env, template, context)
 
 
-def compile_mjml(source: str) -> str:
+def compile_mjml(source: str, template: str = HTML_TEMPLATE) -> str:
     """Stage 2: mjml-python turns MJML into table-based, responsive HTML."""
     try:
         return mjml.mjml2html(source, disable_comments=True, fonts={})
     except Exception as exc:  # mjml-python raises plain exceptions with the parser's message
-        raise TemplateError(f"{HTML_TEMPLATE}: MJML could not be compiled: {exc}") from exc
+        raise TemplateError(f"{template}: MJML could not be compiled: {exc}") from exc
 
 
 def inline_css(html: str) -> str:
@@ -171,9 +179,11 @@ def inline_css(html: str) -> str:
         raise RenderError(f"CSS inlining failed: {exc}") from exc
 
 
-def render_text(renderer: Renderer, context: dict[str, object]) -> str:
+def render_text(
+    renderer: Renderer, context: dict[str, object], template: str = TEXT_TEMPLATE
+) -> str:
     """Stage 4: the plain-text twin, from its own template."""
-    return render_template(renderer.env, TEXT_TEMPLATE, context)
+    return render_template(renderer.env, template, context)
 
 
 def render_edition(
@@ -198,13 +208,45 @@ def render_edition(
     return rendered
 
 
-def _check_placeholders(body: str, template: str) -> None:
-    """Every field must be known, and every email must carry its unsubscribe link."""
+@dataclass(frozen=True)
+class RenderedEmail:
+    """A service email (not an edition) as HTML and text, placeholders still open."""
+
+    subject: str
+    html: str
+    text: str
+
+
+def render_email(
+    renderer: Renderer, name: str, subject: str, context: dict[str, object], required: str
+) -> RenderedEmail:
+    """Render ``templates/email/NAME.mjml.j2`` and ``NAME.txt.j2`` through the same stages.
+
+    ``required`` is the placeholder the email is for (its link); a template
+    without it is refused.
+    """
+    full = {"publication": renderer.publication, "recipient": placeholders.markers(), **context}
+    html_template, text_template = f"email/{name}.mjml.j2", f"email/{name}.txt.j2"
+    html = inline_css(
+        compile_mjml(render_mjml_source(renderer, full, html_template), html_template)
+    )
+    text = render_text(renderer, full, text_template)
+    for body, template in ((html, html_template), (text, text_template)):
+        if required not in _fields(body, template):
+            raise TemplateError(f"{template} must contain {{{{ recipient.{required} }}}}")
+    return RenderedEmail(subject, html, text)
+
+
+def _fields(body: str, template: str) -> tuple[str, ...]:
     try:
-        fields = placeholders.Personalisable.compile(body).fields
+        return placeholders.Personalisable.compile(body).fields
     except KeyError as exc:
         raise TemplateError(f"{template}: {exc.args[0]}") from exc
-    if "unsubscribe_url" not in fields:
+
+
+def _check_placeholders(body: str, template: str) -> None:
+    """Every field must be known, and every email must carry its unsubscribe link."""
+    if "unsubscribe_url" not in _fields(body, template):
         raise TemplateError(
             f"{template} has no unsubscribe link: add {{{{ recipient.unsubscribe_url }}}}; "
             "every email must let its reader leave in one click"
@@ -216,10 +258,13 @@ def preview_values(publication: Publication) -> dict[str, str]:
     return {
         "unsubscribe_url": publication.site_url.rstrip("/") + "/unsubscribe/preview",
         "recipient_email": "reader@example.org",
+        "confirm_url": publication.site_url.rstrip("/") + "/confirm/preview",
     }
 
 
-def personalise(rendered: RenderedEdition, values: dict[str, str]) -> tuple[str, str]:
+def personalise(
+    rendered: RenderedEdition | RenderedEmail, values: dict[str, str]
+) -> tuple[str, str]:
     """(html, text) for one recipient; the values are escaped for HTML."""
     html = placeholders.Personalisable.compile(rendered.html)
     text = placeholders.Personalisable.compile(rendered.text)

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from digest.errors import ConfigError
@@ -101,6 +109,46 @@ class RenderSettings(BaseModel):
     )
 
 
+class WebSettings(BaseModel):
+    """The public web endpoints started by ``digest serve``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where readers reach `digest serve`; the base of confirm and unsubscribe links.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    subscribe_per_hour: int = Field(
+        default=10, ge=1, description="Sign-ups accepted from one IP address per hour."
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies whose X-Forwarded-For is trusted for the client's address.",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, value: str) -> str:
+        return _http_url(value).rstrip("/")
+
+
+class AudienceSettings(BaseModel):
+    """Double opt-in."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    confirm_days: int = Field(default=7, ge=1, description="How long a confirmation link works.")
+    resend_minutes: int = Field(
+        default=15, ge=0, description="At most one confirmation email per address this often."
+    )
+    form_version: str = Field(
+        default="sign-up form v1",
+        description="Names the sign-up form's wording; recorded with each web consent.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything the publisher can be told, in one object."""
 
@@ -117,8 +165,22 @@ class Settings(BaseSettings):
         default="sqlite:///digest.db",
         description="sqlite:///path.db (default, in the working directory) or postgresql://…",
     )
+    delivery_url: str = Field(
+        default="maildir:outbox",
+        description="maildir:///abs/path or maildir:relative/path (an outbox; the default), "
+        "smtp://host:port, smtp+starttls://user:pass@host:587, smtps://user:pass@host:465",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signs confirm and unsubscribe links; 16+ characters."
+    )
+    secret_key_file: Path = Field(
+        default=Path("digest.secret"),
+        description="Where a generated secret key is kept when secret_key is not set.",
+    )
     publication: Publication = Publication()
     render: RenderSettings = RenderSettings()
+    web: WebSettings = WebSettings()
+    subscribers: AudienceSettings = AudienceSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -165,13 +165,24 @@ def plan_join(
             )
         return JoinPlan(
             Outcome.updated,
-            name or stored.name,
+            stored.name,
             Status.pending,
             stored.attributes,
             "re-subscribed via web form",
             consent=True,
             consent_confirmed=False,
             needs_confirmation=True,
+        )
+    if by_person:  # an unconfirmed form may not change what the person set before
+        return JoinPlan(
+            Outcome.unchanged,
+            stored.name,
+            stored.status,
+            stored.attributes,
+            None,
+            consent=False,
+            consent_confirmed=False,
+            needs_confirmation=stored.status is Status.pending,
         )
     new_name = name if name else stored.name
     merged = {**stored.attributes, **attributes} if attributes else stored.attributes

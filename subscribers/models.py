@@ -53,6 +53,8 @@ class Subscriber(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: When the last confirmation email went out; None while none has (pending only).
+    confirmation_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     changes: Mapped[list[StatusChange]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan", order_by="StatusChange.id"

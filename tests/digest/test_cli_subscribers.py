@@ -3,12 +3,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import mailbox
 from pathlib import Path
 
 import pytest
 
 from subscribers.db import Database
 from tests.digest.test_cli import run
+from tests.mailserver import SMTPServer, free_port
 
 
 @pytest.fixture
@@ -70,3 +72,56 @@ def test_bad_database_url_is_a_clear_error(
     monkeypatch.setenv("DIGEST_DATABASE_URL", "not a url")
     code, _, err = run(["subscribers", "list"], capsys)
     assert code == 1 and "is not valid" in err
+
+
+def _outbox_messages(folder: Path) -> list[mailbox.MaildirMessage]:
+    return list(mailbox.Maildir(folder, create=False)) if folder.exists() else []
+
+
+def test_add_and_import_send_confirmation_emails(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pending subscribers get one confirmation each in the default outbox; active ones none."""
+    code, out, _ = run(["subscribers", "add", "ann@example.org"], capsys)
+    assert code == 0 and "confirmation email sent to ann@example.org via the outbox" in out
+    code, out, _ = run(["subscribers", "add", "ann@example.org"], capsys)
+    assert "not sent again" in out
+    assert (here / "digest.secret").stat().st_mode & 0o777 == 0o600
+    (here / "list.csv").write_text("email,name\nbo@example.org,Bo\ncy@example.org,Cy\n")
+    code, out, _ = run(["subscribers", "import", "list.csv"], capsys)
+    assert code == 0 and "2 confirmation emails sent via the outbox" in out
+    (here / "more.csv").write_text("email\ndee@example.org\n")
+    assert run(["subscribers", "import", "more.csv", "--confirmed"], capsys)[0] == 0
+    sent = _outbox_messages(here / "outbox")
+    assert sorted(m["Delivered-To"] for m in sent) == [
+        "ann@example.org",
+        "bo@example.org",
+        "cy@example.org",
+    ]
+    assert {str(m["To"]) for m in sent} >= {"Bo <bo@example.org>", "Cy <cy@example.org>"}
+    code, out, _ = run(["subscribers", "confirmations"], capsys)
+    assert "no pending subscriber is waiting" in out
+
+
+def test_confirmations_resume_after_the_mail_server_was_down(
+    here: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    smtp_server: SMTPServer,
+) -> None:
+    """No server: a clear error and nothing marked sent; once it is up, all go out once."""
+    monkeypatch.setenv("DIGEST_DELIVERY_URL", f"smtp://127.0.0.1:{free_port()}")
+    (here / "list.csv").write_text("email\na@example.org\nb@example.org\n")
+    code, out, err = run(["subscribers", "import", "list.csv"], capsys)
+    assert code == 1 and "2 rows: 2 added" in out
+    assert "cannot connect" in err and "digest subscribers confirmations" in err
+    monkeypatch.setenv("DIGEST_DELIVERY_URL", smtp_server.url)
+    smtp_server.inbox.refuse.add("b@example.org")
+    code, out, _ = run(["subscribers", "confirmations"], capsys)
+    assert code == 0 and "1 confirmation emails sent" in out and "1 refused" in out
+    assert "b@example.org: the SMTP server" in out and "550" in out
+    assert [m.recipients for m in smtp_server.inbox.messages] == [["a@example.org"]]
+    smtp_server.inbox.refuse.clear()
+    code, out, _ = run(["subscribers", "confirmations"], capsys)
+    assert "1 confirmation emails sent" in out  # only the refused one is retried
+    assert [m.recipients for m in smtp_server.inbox.messages][-1] == ["b@example.org"]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -8,10 +9,11 @@ import pytest
 
 from digest.content import parse_edition
 from digest.edition import Edition, Read
-from digest.errors import EmailTooLargeError
+from digest.errors import EmailTooLargeError, TemplateError
 from digest.plaintext import markdown_block, markdown_inline
 from digest.render import RenderedEdition, Renderer, personalise, render_edition
 from digest.settings import Publication
+from digest.templating import default_templates_dir
 from tests.conftest import edition_text
 
 
@@ -220,3 +222,28 @@ def test_own_templates_must_keep_the_unsubscribe_link(tmp_path: Path, example: E
     mjml_file.write_text(mjml_file.read_text().replace("{{ title }}", "{{ titel }}"))
     with pytest.raises(TemplateError, match="'titel' is undefined"):
         render_edition(Renderer.create(Publication(), own), example)
+
+
+def test_confirmation_email_goes_through_the_same_pipeline(
+    renderer: Renderer, tmp_path: Path
+) -> None:
+    """confirm.* renders to inlined HTML and text, each with its link; without it, refused."""
+    from digest.render import render_email
+
+    email = render_email(renderer, "confirm", "Confirm", {"confirm_days": 7}, "confirm_url")
+    assert "[[confirm_url]]" in email.html and "[[confirm_url]]" in email.text
+    assert 'style="' in email.html and "works for 7 days" in email.html
+    broken = tmp_path / "templates"
+    shutil.copytree(default_templates_dir(), broken)
+    source = (broken / "email" / "confirm.txt.j2").read_text()
+    (broken / "email" / "confirm.txt.j2").write_text(
+        source.replace("{{ recipient.confirm_url }}", "(link removed)")
+    )
+    with pytest.raises(TemplateError, match=r"confirm\.txt\.j2 must contain"):
+        render_email(
+            Renderer.create(renderer.publication, broken),
+            "confirm",
+            "C",
+            {"confirm_days": 7},
+            "confirm_url",
+        )

@@ -1,0 +1,1 @@
+"""The web server of ``digest serve``: public pages now, the editors' app later."""

@@ -1,0 +1,47 @@
+"""Running the web app under uvicorn (``digest serve``)."""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+import uvicorn
+
+from digest.errors import ConfigError
+from digest.settings import Settings
+from digest.web.public import create_app
+from subscribers.db import open_database
+
+
+def _check_free(host: str, port: int) -> None:
+    """Fail with a clear message (not uvicorn's log line) when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"{host}:{port} is already in use; pick another with --port"
+                ) from exc
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    """Serve the public pages until interrupted."""
+    _check_free(host, port)
+    db = open_database(settings.database_url)
+    try:
+        app = create_app(settings, db)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.web.forwarded_allow_ips,
+            server_header=False,
+            log_level="info",
+        )
+    finally:
+        db.close()

@@ -1,0 +1,28 @@
+"""when the last confirmation email went to a pending subscriber
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-25 09:20:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("subscribers", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("confirmation_sent_at", sa.DateTime(timezone=True), nullable=True)
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("subscribers", schema=None) as batch_op:
+        batch_op.drop_column("confirmation_sent_at")

@@ -1,0 +1,87 @@
+"""Signed links: confirm a subscription, leave the list.
+
+A token names a subscriber by id and carries a short fingerprint of their
+address, signed with the publication's secret (itsdangerous, HMAC-SHA1 with a
+per-purpose salt), so it can't be forged, guessed, or used for another purpose.
+The fingerprint makes a token die with its address: after an erase, a new
+subscriber who happens to get the same id is not reachable by the old link.
+
+Confirmation tokens expire (a stale sign-up should not activate months later).
+Unsubscribe tokens do not: a reader must be able to leave from any email they
+ever received.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+
+from subscribers.errors import TokenError
+from subscribers.models import Subscriber
+
+_CONFIRM_SALT = "digest.subscribers.confirm"
+_UNSUBSCRIBE_SALT = "digest.subscribers.unsubscribe"
+
+
+class ExpiredTokenError(TokenError):
+    """A confirmation link was signed by us but is too old."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who a valid token speaks for."""
+
+    subscriber_id: int
+    fingerprint: str
+
+    def names(self, subscriber: Subscriber | None) -> bool:
+        return subscriber is not None and fingerprint(subscriber.email_key) == self.fingerprint
+
+
+def fingerprint(email_key: str) -> str:
+    return hashlib.sha256(email_key.encode("utf-8")).hexdigest()[:12]
+
+
+class Signer:
+    """Makes and checks the tokens in confirm and unsubscribe links."""
+
+    def __init__(self, secret: str) -> None:
+        if len(secret) < 16:
+            raise TokenError("the secret key must be at least 16 characters long")
+        self._confirm = URLSafeTimedSerializer(secret, salt=_CONFIRM_SALT)
+        self._unsubscribe = URLSafeSerializer(secret, salt=_UNSUBSCRIBE_SALT)
+
+    def confirm_token(self, subscriber: Subscriber) -> str:
+        return str(self._confirm.dumps([subscriber.id, fingerprint(subscriber.email_key)]))
+
+    def unsubscribe_token(self, subscriber: Subscriber) -> str:
+        return str(self._unsubscribe.dumps([subscriber.id, fingerprint(subscriber.email_key)]))
+
+    def read_confirm(self, token: str, max_age_seconds: int) -> Claim:
+        try:
+            payload = self._confirm.loads(token, max_age=max_age_seconds)
+        except SignatureExpired as exc:
+            raise ExpiredTokenError("this confirmation link has expired") from exc
+        except BadSignature as exc:
+            raise TokenError("this confirmation link is not valid") from exc
+        return _claim(payload, "confirmation")
+
+    def read_unsubscribe(self, token: str) -> Claim:
+        try:
+            payload = self._unsubscribe.loads(token)
+        except BadSignature as exc:
+            raise TokenError("this unsubscribe link is not valid") from exc
+        return _claim(payload, "unsubscribe")
+
+
+def _claim(payload: object, what: str) -> Claim:
+    if (
+        isinstance(payload, list)
+        and len(payload) == 2
+        and isinstance(payload[0], int)
+        and isinstance(payload[1], str)
+    ):
+        return Claim(payload[0], payload[1])
+    raise TokenError(f"this {what} link is not valid")

@@ -1,0 +1,109 @@
+"""`digest serve` as a reader meets it: a real server process and headless Chromium."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digest.links import Links
+from digest.settings import Settings
+from subscribers import audience
+from subscribers.db import open_database
+from subscribers.models import Status
+from tests.conftest import ARTIFACTS
+from tests.digest.test_browser import browser  # noqa: F401
+from tests.mailserver import free_port
+
+
+@pytest.fixture
+def server(clean_env: Path) -> Iterator[tuple[str, Path]]:
+    """`digest serve` on a free port, with the default outbox and SQLite in a temp folder."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DIGEST_WEB__PUBLIC_URL": base}
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from digest.cli import main; main()", "serve", "--port", str(port)],
+        cwd=clean_env,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None:
+                    output = process.stdout.read().decode() if process.stdout else ""
+                    raise AssertionError(f"digest serve exited: {output}") from None
+                time.sleep(0.1)
+        else:
+            raise AssertionError("digest serve did not start")
+        yield base, clean_env
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_reader_subscribes_confirms_and_leaves_in_a_browser(
+    browser: Any,  # noqa: F811
+    server: tuple[str, Path],
+) -> None:
+    """Form by label → email in the outbox → confirm link → unsubscribe button, all in Chromium."""
+    base, folder = server
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    page.goto(f"{base}/subscribe")
+    assert page.get_attribute("#website", "tabindex") == "-1"  # the trap is out of tab order
+    page.get_by_label("Email address").fill("reader@example.org")
+    page.get_by_label("Name").fill("Rea Der")
+    page.screenshot(path=str(ARTIFACTS / "web-subscribe-375.png"), full_page=True)
+    page.get_by_role("button", name="Subscribe").click()
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text() == "Check your inbox"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+    for _ in range(50):  # the email is sent after the response
+        messages = list(mailbox.Maildir(folder / "outbox", create=True))
+        if messages:
+            break
+        time.sleep(0.1)
+    [message] = messages
+    assert message["Delivered-To"] == "reader@example.org"
+    text = message.get_payload()[0].get_payload(decode=True).decode()
+    link = re.search(rf"{re.escape(base)}/confirm/\S+", text)
+    assert link, text
+    page.goto(link.group(0))
+    assert page.locator("h1").inner_text() == "You are subscribed"
+
+    settings = Settings(
+        database_url=f"sqlite:///{folder / 'digest.db'}", secret_key_file=folder / "digest.secret"
+    )
+    db = open_database(settings.database_url)
+    try:
+        with db.transaction() as session:
+            reader = audience.get(session, "reader@example.org")
+            assert reader.status is Status.active and reader.name == "Rea Der"
+            unsubscribe = Links.from_settings(settings).unsubscribe_url(reader)
+        page.goto(unsubscribe.replace(settings.web.public_url, base))
+        assert page.locator("h1").inner_text() == "Unsubscribe from The Morning Ledger?"
+        page.screenshot(path=str(ARTIFACTS / "web-unsubscribe-375.png"), full_page=True)
+        page.get_by_role("button", name="Unsubscribe").click()
+        page.wait_for_load_state()
+        assert page.locator("h1").inner_text() == "You are unsubscribed"
+        with db.transaction() as session:
+            assert audience.get(session, "reader@example.org").status is Status.unsubscribed
+    finally:
+        db.close()

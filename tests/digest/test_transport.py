@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import mailbox
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from digest.message import build_message, new_message_id
+from digest.message import mailbox as address
+from digest.transport import (
+    MaildirTransport,
+    SMTPTransport,
+    TransportError,
+    open_transport,
+)
+from tests.mailserver import SMTPServer, free_port, text_part
+
+NOW = datetime(2017, 11, 2, 7, 0, tzinfo=UTC)
+
+
+def _message(to: str, name: str = "Reader", subject: str = "Hello") -> EmailMessage:
+    return build_message(
+        sender=address("The Ledger", "briefing@news.example.org"),
+        to=address(name, to),
+        subject=subject,
+        text="Plain words.\n",
+        html="<p>Plain words.</p>",
+        message_id=new_message_id("news.example.org"),
+        now=NOW,
+    )
+
+
+def test_delivery_urls_choose_the_transport(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """maildir: relative and absolute, smtp schemes with defaults; others are clear errors."""
+    monkeypatch.chdir(tmp_path)
+    relative = open_transport("maildir:outbox")
+    assert isinstance(relative, MaildirTransport) and relative.path == Path("outbox")
+    absolute = open_transport(f"maildir://{tmp_path / 'abs'}")
+    assert isinstance(absolute, MaildirTransport) and absolute.path == tmp_path / "abs"
+    smtp = open_transport("smtp+starttls://user%40x:p%3Ass@relay.example.org")
+    assert isinstance(smtp, SMTPTransport)
+    assert (smtp.target.port, smtp.target.security) == (587, "starttls")
+    assert (smtp.target.username, smtp.target.password) == ("user@x", "p:ss")
+    for bad in ("ftp://x", "maildir://host/path", "smtp://", "smtp://host:99999"):
+        with pytest.raises(TransportError, match="delivery URL"):
+            open_transport(bad)
+
+
+def test_maildir_outbox_keeps_whole_messages(tmp_path: Path) -> None:
+    """A message lands in new/ with its envelope recorded as an MDA would."""
+    transport = open_transport(f"maildir://{tmp_path / 'outbox'}")
+    sent = transport.send(
+        _message("ann@example.org"), "briefing@news.example.org", "ann@example.org"
+    )
+    assert sent.reply.startswith("stored as ")
+    [stored] = list(mailbox.Maildir(tmp_path / "outbox", create=False))
+    assert stored["Return-Path"] == "<briefing@news.example.org>"
+    assert stored["Delivered-To"] == "ann@example.org"
+    assert stored["Subject"] == "Hello"
+
+
+def test_smtp_sends_many_on_one_session_and_survives_a_refusal(smtp_server: SMTPServer) -> None:
+    """A refused recipient raises a permanent, per-message error, RSETs, and the next one goes."""
+    smtp_server.inbox.refuse.add("gone@example.org")
+    transport = open_transport(smtp_server.url)
+    try:
+        first = transport.send(_message("ann@example.org"), "b@news.example.org", "ann@example.org")
+        with pytest.raises(TransportError) as refused:
+            transport.send(_message("gone@example.org"), "b@news.example.org", "gone@example.org")
+        transport.send(_message("bo@example.org"), "b@news.example.org", "bo@example.org")
+    finally:
+        transport.close()
+    assert first.reply.startswith("250 2.0.0 Ok: queued as TEST1")
+    assert refused.value.code == 550 and refused.value.permanent and refused.value.per_message
+    assert "User unknown" in str(refused.value)
+    assert "RSET" in smtp_server.inbox.commands
+    assert [m.recipients for m in smtp_server.inbox.messages] == [
+        ["ann@example.org"],
+        ["bo@example.org"],
+    ]
+    assert text_part(smtp_server.inbox.messages[0].message).splitlines() == ["Plain words."]
+
+
+def test_internationalised_address_goes_over_smtputf8(smtp_server: SMTPServer) -> None:
+    """An address with a non-ASCII local part is sent with SMTPUTF8 and arrives intact."""
+    transport = open_transport(smtp_server.url)
+    try:
+        transport.send(
+            _message("zoë@example.org", name="Zoë"), "b@news.example.org", "zoë@example.org"
+        )
+    finally:
+        transport.close()
+    [received] = smtp_server.inbox.messages
+    assert received.recipients == ["zoë@example.org"]
+    assert str(received.message["To"]) == "Zoë <zoë@example.org>"
+
+
+def test_no_server_is_a_clear_transport_error() -> None:
+    """Nothing listening: a TransportError that is not about one message."""
+    transport = open_transport(f"smtp://127.0.0.1:{free_port()}")
+    with pytest.raises(TransportError, match="cannot connect") as failed:
+        transport.send(_message("ann@example.org"), "b@news.example.org", "ann@example.org")
+    assert not failed.value.per_message
+
+
+@pytest.mark.parametrize(
+    ("name", "subject"),
+    [
+        ("Eve\r\nBcc: victim@example.org", "Hi\nBcc: victim@example.org"),
+        ("Zoë «Ünïcode» Ñame", "Résumé: l’actualité\r\nX-Evil: 1"),
+    ],
+)
+def test_no_value_can_add_a_header(name: str, subject: str, tmp_path: Path) -> None:
+    """Newlines in a name or subject never become headers; non-ASCII is encoded."""
+    transport = open_transport(f"maildir://{tmp_path / 'out'}")
+    transport.send(
+        _message("ann@example.org", name=name, subject=subject), "b@x.org", "ann@example.org"
+    )
+    raw = next(iter(Path(tmp_path / "out" / "new").iterdir())).read_bytes()
+    headers = raw.split(b"\n\n", 1)[0]
+    assert b"\nBcc:" not in headers and b"\nX-Evil:" not in headers
+    [stored] = list(mailbox.Maildir(tmp_path / "out", create=False))
+    assert "\n" not in str(stored["Subject"]) and "\n" not in str(stored["To"])

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+import time_machine
+
+from subscribers.errors import TokenError
+from subscribers.models import Subscriber
+from subscribers.tokens import ExpiredTokenError, Signer
+
+SECRET = "a-test-secret-of-some-length"
+
+
+def _subscriber(id_: int = 7, key: str = "ann@example.org") -> Subscriber:
+    return Subscriber(id=id_, email=key, email_key=key)
+
+
+def test_tokens_round_trip_and_name_their_subscriber() -> None:
+    """A token names its subscriber and no other, even one with the same id later."""
+    signer = Signer(SECRET)
+    ann = _subscriber()
+    claim = signer.read_unsubscribe(signer.unsubscribe_token(ann))
+    assert claim.subscriber_id == 7 and claim.names(ann)
+    assert not claim.names(_subscriber(7, "someone.else@example.org"))
+    assert not claim.names(None)
+    assert signer.read_confirm(signer.confirm_token(ann), 3600).names(ann)
+
+
+def test_tampered_and_foreign_tokens_are_rejected() -> None:
+    """Changing one character, another secret, or the other purpose's token all fail."""
+    signer = Signer(SECRET)
+    token = signer.unsubscribe_token(_subscriber())
+    flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
+    signature = token.partition(".")[2]
+    forged_payload = "WzgsIjEyMzQ1Njc4OTBhYiJd"  # [8, "1234567890ab"], unsigned
+    for bad in (flipped, f"{forged_payload}.{signature}", "", "not-a-token", token + "x"):
+        with pytest.raises(TokenError):
+            signer.read_unsubscribe(bad)
+    with pytest.raises(TokenError):
+        Signer("another-secret-entirely").read_unsubscribe(token)
+    with pytest.raises(TokenError):  # an unsubscribe token can't confirm
+        signer.read_confirm(token, 3600)
+    with pytest.raises(TokenError):  # and a confirm token can't unsubscribe
+        signer.read_unsubscribe(signer.confirm_token(_subscriber()))
+
+
+def test_confirm_tokens_expire_unsubscribe_tokens_do_not() -> None:
+    """A week-old confirm link is refused as expired; a year-old unsubscribe link still works."""
+    signer = Signer(SECRET)
+    with time_machine.travel("2017-11-02 07:00:00+00:00", tick=False) as traveller:
+        confirm = signer.confirm_token(_subscriber())
+        unsubscribe = signer.unsubscribe_token(_subscriber())
+        traveller.shift(7 * 86_400 - 60)
+        assert signer.read_confirm(confirm, 7 * 86_400).subscriber_id == 7
+        traveller.shift(120)
+        with pytest.raises(ExpiredTokenError, match="expired"):
+            signer.read_confirm(confirm, 7 * 86_400)
+        traveller.shift(365 * 86_400)
+        assert signer.read_unsubscribe(unsubscribe).subscriber_id == 7
+
+
+def test_short_secret_is_refused() -> None:
+    """A guessable secret would make every link guessable."""
+    with pytest.raises(TokenError, match="16 characters"):
+        Signer("short")
