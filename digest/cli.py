@@ -16,8 +16,10 @@ from rich.text import Text
 
 from digest.check import CheckReport, edition_warnings
 from digest.cli_options import ConfigOption, console
+from digest.cli_send import register as register_send_commands
 from digest.cli_subscribers import app as subscribers_app
 from digest.content import load_edition
+from digest.demo import send_demo
 from digest.editions import EXAMPLE_EDITION, resolve_source, write_atomic
 from digest.errors import DigestError, EditionError
 from digest.render import Renderer, personalise, preview_values, render_edition
@@ -42,6 +44,7 @@ def _err() -> Console:
 
 
 app.add_typer(subscribers_app, name="subscribers")
+register_send_commands(app)
 
 
 class Format(StrEnum):
@@ -182,6 +185,12 @@ def demo(
     console.print(f"  HTML email ({rendered.html_bytes:,} bytes): {html_path.resolve().as_uri()}")
     console.print(f"  plain-text twin: {text_path.resolve()}")
     console.print(f"The edition file it came from: {EXAMPLE_EDITION}")
+    sent, outbox = send_demo(settings, folder)
+    console.print(
+        f"Sent it to {sent} example subscribers in {folder / 'demo.db'}: "
+        f"the messages are in the Maildir outbox {outbox.resolve()}/new/",
+        markup=False,
+    )
 
 
 @app.command()

@@ -17,7 +17,7 @@ from email.message import EmailMessage
 from sqlalchemy import func, select, update
 
 from digest.links import Links
-from digest.message import build_message, mailbox, new_message_id
+from digest.message import build_message, mailbox, new_message_id, to_bytes
 from digest.placeholders import Personalisable, escape_html
 from digest.render import Renderer, render_email
 from digest.settings import Settings
@@ -96,9 +96,9 @@ class Confirmations:
 
     def send(self, transport: Transport, subscriber: Subscriber, now: datetime) -> Sent:
         """Send one confirmation; the caller records ``confirmation_sent_at``."""
-        return transport.send(
-            self.message(subscriber, now), self.publication.sender_email, subscriber.email
-        )
+        sender = self.publication.sender_email
+        raw = to_bytes(self.message(subscriber, now), sender, subscriber.email)
+        return transport.send(raw, sender, subscriber.email)
 
     def send_one(self, db: Database, transport: Transport, subscriber_id: int) -> bool:
         """Send to one subscriber if still due (re-checked now); True if sent."""

@@ -67,4 +67,7 @@ class Links:
         return f"{self.public_url}/confirm/{self.signer.confirm_token(subscriber)}"
 
     def unsubscribe_url(self, subscriber: Subscriber) -> str:
-        return f"{self.public_url}/unsubscribe/{self.signer.unsubscribe_token(subscriber)}"
+        return self.unsubscribe_url_for(subscriber.id, subscriber.email_key)
+
+    def unsubscribe_url_for(self, subscriber_id: int, email_key: str) -> str:
+        return f"{self.public_url}/unsubscribe/{self.signer.unsubscribe_token(subscriber_id, email_key)}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -66,3 +67,14 @@ def build_message(
     if html is not None:
         message.add_alternative(html, subtype="html", cte="quoted-printable")
     return message
+
+
+def needs_smtputf8(*addresses: str) -> bool:
+    """Whether an address has a non-ASCII local part or domain (RFC 6531)."""
+    return not all(address.isascii() for address in addresses)
+
+
+def to_bytes(message: EmailMessage, *addresses: str) -> bytes:
+    """The message as sent over SMTP (CRLF); raw UTF-8 headers only when an address needs it."""
+    utf8 = needs_smtputf8(*addresses)
+    return message.as_bytes(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)

@@ -149,6 +149,46 @@ class AudienceSettings(BaseModel):
     )
 
 
+class DeliverySettings(BaseModel):
+    """How ``digest send`` delivers: parallelism, pace, retries, headers, signing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    connections: int = Field(default=4, ge=1, le=64, description="SMTP connections in parallel.")
+    rate_per_second: float = Field(
+        default=0, ge=0, description="At most this many messages a second in all; 0: no limit."
+    )
+    batch_size: int = Field(
+        default=100, ge=1, le=10_000, description="Rows a sender claims at once."
+    )
+    max_attempts: int = Field(default=6, ge=1, description="Tries before a deferred row fails.")
+    retry_base_seconds: float = Field(
+        default=60, gt=0, description="First retry delay; doubled each time, with jitter."
+    )
+    retry_max_seconds: float = Field(default=3600, gt=0)
+    pause_after_errors: int = Field(
+        default=50, ge=1, description="Consecutive failures that pause the send."
+    )
+    timeout_seconds: float = Field(default=30, gt=0, description="SMTP connection timeout.")
+    verp: bool = Field(
+        default=False, description="Envelope sender bounces+TOKEN@domain, one per delivery."
+    )
+    bounce_address: EmailStr | None = Field(
+        default=None, description="Envelope sender; default bounces@ the sender's domain."
+    )
+    unsubscribe_address: EmailStr | None = Field(
+        default=None,
+        description="mailto: in List-Unsubscribe (as unsubscribe+TOKEN@…); default "
+        "unsubscribe@ the sender's domain.",
+    )
+    list_id: str | None = Field(
+        default=None, description="List-Id; default 'Name <briefing.sender-domain>'."
+    )
+    dkim_selector: str | None = None
+    dkim_domain: str | None = Field(default=None, description="Default: the sender's domain.")
+    dkim_private_key_file: Path | None = None
+
+
 class Settings(BaseSettings):
     """Everything the publisher can be told, in one object."""
 
@@ -180,6 +220,7 @@ class Settings(BaseSettings):
     publication: Publication = Publication()
     render: RenderSettings = RenderSettings()
     web: WebSettings = WebSettings()
+    delivery: DeliverySettings = DeliverySettings()
     subscribers: AudienceSettings = AudienceSettings()
 
     @classmethod

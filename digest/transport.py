@@ -16,13 +16,12 @@ import mailbox
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email import policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from digest.errors import DigestError
+from digest.message import needs_smtputf8
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -48,6 +47,10 @@ class TransportError(DigestError):
         self.per_message = per_message
 
 
+class _Closing(Exception):
+    """The server answered 421: reconnect and try the message again."""
+
+
 @dataclass(frozen=True)
 class Sent:
     """What the receiving side said when it took the message."""
@@ -58,13 +61,11 @@ class Sent:
 class Transport(Protocol):
     description: str
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> Sent: ...
+    def send(self, raw: bytes, sender: str, recipient: str) -> Sent:
+        """Hand over one message (as bytes, CRLF line ends) for one recipient."""
+        ...
 
     def close(self) -> None: ...
-
-
-def _needs_utf8(*addresses: str) -> bool:
-    return not all(address.isascii() for address in addresses)
 
 
 class MaildirTransport:
@@ -72,17 +73,16 @@ class MaildirTransport:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.description = f"the outbox {path}"
+        self.description = f"the Maildir outbox {path}/"
         try:
             self._box = mailbox.Maildir(path, create=True)
         except OSError as exc:
             raise TransportError(f"cannot use {path} as an outbox: {exc.strerror}") from exc
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> Sent:
+    def send(self, raw: bytes, sender: str, recipient: str) -> Sent:
         envelope = f"Return-Path: <{sender}>\nDelivered-To: {recipient}\n".encode()
-        body = message.as_bytes(policy=policy.default.clone(utf8=True))
         try:
-            key = self._box.add(envelope + body)
+            key = self._box.add(envelope + raw.replace(b"\r\n", b"\n"))
         except OSError as exc:
             raise TransportError(f"cannot write to {self.path}: {exc.strerror}") from exc
         return Sent(f"stored as {key}")
@@ -138,12 +138,16 @@ class SMTPTransport:
             raise TransportError(f"cannot connect to {self.description}: {exc}") from exc
         return smtp
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> Sent:
+    def send(self, raw: bytes, sender: str, recipient: str) -> Sent:
         for attempt in (1, 2):
             if self._smtp is None:
                 self._smtp = self._connect()
             try:
-                return self._transaction(self._smtp, message, sender, recipient)
+                return self._transaction(self._smtp, raw, sender, recipient)
+            except _Closing as exc:  # 421: the server is closing; a new session may work
+                self._drop()
+                if attempt == 2:
+                    raise TransportError(str(exc), code=421) from exc
             except (TimeoutError, smtplib.SMTPServerDisconnected, ConnectionError) as exc:
                 self._drop()
                 if attempt == 2:
@@ -152,10 +156,8 @@ class SMTPTransport:
                     ) from exc
         raise AssertionError("unreachable")
 
-    def _transaction(
-        self, smtp: smtplib.SMTP, message: EmailMessage, sender: str, recipient: str
-    ) -> Sent:
-        utf8 = _needs_utf8(sender, recipient, str(message["From"]), str(message["To"]))
+    def _transaction(self, smtp: smtplib.SMTP, raw: bytes, sender: str, recipient: str) -> Sent:
+        utf8 = needs_smtputf8(sender, recipient)
         options: list[str] = []
         if utf8:
             if not smtp.has_extn("smtputf8"):
@@ -165,7 +167,6 @@ class SMTPTransport:
                     per_message=True,
                 )
             options = ["SMTPUTF8", "BODY=8BITMIME"]
-        body = message.as_bytes(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
         code, reply = smtp.mail(sender, options)
         if code != 250:
             self._refused("the sender", code, reply, smtp)
@@ -173,7 +174,7 @@ class SMTPTransport:
         if code not in (250, 251):
             self._refused(recipient, code, reply, smtp)
         try:
-            code, reply = smtp.data(body)
+            code, reply = smtp.data(raw)
         except smtplib.SMTPDataError as exc:  # refused DATA itself (no 354)
             code, reply = exc.smtp_code, _text(exc.smtp_error).encode()
         if code != 250:
@@ -181,18 +182,17 @@ class SMTPTransport:
         return Sent(f"{code} {_text(reply)}")
 
     def _refused(self, what: str, code: int, reply: bytes, smtp: smtplib.SMTP) -> None:
-        if code == 421:  # the server is closing the session; a new one may work
+        if code == 421:
+            raise _Closing(f"{self.description} is closing the session: {code} {_text(reply)}")
+        try:
+            smtp.rset()  # one refused recipient must not spoil the session
+        except (smtplib.SMTPException, OSError):
             self._drop()
-        else:
-            try:
-                smtp.rset()  # one refused recipient must not spoil the session
-            except smtplib.SMTPException:
-                self._drop()
         raise TransportError(
             f"{self.description} refused {what}: {code} {_text(reply)}",
             code=code,
             permanent=500 <= code < 600,
-            per_message=code != 421,
+            per_message=True,
         )
 
     def _drop(self) -> None:

@@ -14,6 +14,7 @@ ever received.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
@@ -23,6 +24,7 @@ from subscribers.models import Subscriber
 
 _CONFIRM_SALT = "digest.subscribers.confirm"
 _UNSUBSCRIBE_SALT = "digest.subscribers.unsubscribe"
+_DELIVERY_SALT = "digest.delivery"
 
 
 class ExpiredTokenError(TokenError):
@@ -50,14 +52,15 @@ class Signer:
     def __init__(self, secret: str) -> None:
         if len(secret) < 16:
             raise TokenError("the secret key must be at least 16 characters long")
+        self._secret = secret.encode("utf-8")
         self._confirm = URLSafeTimedSerializer(secret, salt=_CONFIRM_SALT)
         self._unsubscribe = URLSafeSerializer(secret, salt=_UNSUBSCRIBE_SALT)
 
     def confirm_token(self, subscriber: Subscriber) -> str:
         return str(self._confirm.dumps([subscriber.id, fingerprint(subscriber.email_key)]))
 
-    def unsubscribe_token(self, subscriber: Subscriber) -> str:
-        return str(self._unsubscribe.dumps([subscriber.id, fingerprint(subscriber.email_key)]))
+    def unsubscribe_token(self, subscriber_id: int, email_key: str) -> str:
+        return str(self._unsubscribe.dumps([subscriber_id, fingerprint(email_key)]))
 
     def read_confirm(self, token: str, max_age_seconds: int) -> Claim:
         try:
@@ -74,6 +77,24 @@ class Signer:
         except BadSignature as exc:
             raise TokenError("this unsubscribe link is not valid") from exc
         return _claim(payload, "unsubscribe")
+
+    def delivery_token(self, delivery_id: int) -> str:
+        """A short, lower-case token for one delivery, fit for an address's local part.
+
+        It goes into VERP return paths (``bounces+TOKEN@``) and the mailto:
+        unsubscribe address, which mail servers may lower-case.
+        """
+        return f"{delivery_id}-{self._mac(delivery_id)}"
+
+    def read_delivery_token(self, token: str) -> int:
+        number, _, mac = token.strip().lower().partition("-")
+        if number.isdigit() and hmac.compare_digest(mac, self._mac(int(number))):
+            return int(number)
+        raise TokenError("not a delivery token of this publication")
+
+    def _mac(self, delivery_id: int) -> str:
+        message = f"{_DELIVERY_SALT}:{delivery_id}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:16]
 
 
 def _claim(payload: object, what: str) -> Claim:

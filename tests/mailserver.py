@@ -35,12 +35,35 @@ class Inbox:
     messages: list[Received] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
     commands: list[str] = field(default_factory=list)
+    reject: set[str] = field(default_factory=set)  # 554 5.7.1: refused, but the address exists
+    defer_once: set[str] = field(default_factory=set)  # 451 on the first try of each
+    defer_all: bool = False  # 451 to every recipient
+    drop_every: int = 0  # close the connection at every Nth MAIL FROM
+    mails: int = 0
+    deferred: list[str] = field(default_factory=list)
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        self.mails += 1
+        if self.drop_every and self.mails % self.drop_every == 0:
+            server.transport.close()
+            return "421 4.4.2 dropping the connection on purpose"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
         if address.lower() in self.refuse:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        if address.lower() in self.reject:
+            return "554 5.7.1 Message rejected by policy"
+        if self.defer_all or address.lower() in self.defer_once:
+            self.defer_once.discard(address.lower())
+            self.deferred.append(address)
+            return "451 4.7.1 Greylisted, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

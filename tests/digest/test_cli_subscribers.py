@@ -83,13 +83,13 @@ def test_add_and_import_send_confirmation_emails(
 ) -> None:
     """Pending subscribers get one confirmation each in the default outbox; active ones none."""
     code, out, _ = run(["subscribers", "add", "ann@example.org"], capsys)
-    assert code == 0 and "confirmation email sent to ann@example.org via the outbox" in out
+    assert code == 0 and "confirmation email sent to ann@example.org via the Maildir outbox" in out
     code, out, _ = run(["subscribers", "add", "ann@example.org"], capsys)
     assert "not sent again" in out
     assert (here / "digest.secret").stat().st_mode & 0o777 == 0o600
     (here / "list.csv").write_text("email,name\nbo@example.org,Bo\ncy@example.org,Cy\n")
     code, out, _ = run(["subscribers", "import", "list.csv"], capsys)
-    assert code == 0 and "2 confirmation emails sent via the outbox" in out
+    assert code == 0 and "2 confirmation emails sent via the Maildir outbox" in out
     (here / "more.csv").write_text("email\ndee@example.org\n")
     assert run(["subscribers", "import", "more.csv", "--confirmed"], capsys)[0] == 0
     sent = _outbox_messages(here / "outbox")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.message import build_message, new_message_id
+from digest.message import build_message, new_message_id, to_bytes
 from digest.message import mailbox as address
 from digest.transport import (
     MaildirTransport,
@@ -20,7 +20,11 @@ from tests.mailserver import SMTPServer, free_port, text_part
 NOW = datetime(2017, 11, 2, 7, 0, tzinfo=UTC)
 
 
-def _message(to: str, name: str = "Reader", subject: str = "Hello") -> EmailMessage:
+def _message(to: str, name: str = "Reader", subject: str = "Hello") -> bytes:
+    return to_bytes(_email(to, name, subject), "briefing@news.example.org", to)
+
+
+def _email(to: str, name: str, subject: str) -> EmailMessage:
     return build_message(
         sender=address("The Ledger", "briefing@news.example.org"),
         to=address(name, to),

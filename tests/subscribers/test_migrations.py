@@ -4,7 +4,7 @@ from sqlalchemy import inspect
 
 from subscribers.db import Database, migrate, open_database
 
-TABLES = {"subscribers", "consents", "status_changes", "suppressions"}
+TABLES = {"subscribers", "consents", "status_changes", "suppressions", "editions", "deliveries"}
 
 
 def tables(db: Database) -> set[str]:

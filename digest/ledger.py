@@ -1,0 +1,398 @@
+"""The send ledger: frozen editions and one delivery row per (edition, subscriber).
+
+Sending an edition first *freezes* it: the rendered subject, HTML and text are
+stored, so editing the file afterwards cannot change what half the list already
+got. Then a ``pending`` delivery row is written for every active subscriber, in
+one ``INSERT … SELECT``, before anything is sent. Senders claim batches of rows
+(``sending``, stamped with the sender's key), send, and record each outcome at
+once, so after a crash only rows still marked ``sending`` by a dead sender are
+in doubt; they go back to ``pending``, and of those at most the one whose SMTP
+transaction was in flight on each connection had actually been handed over.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import CursorResult, Result
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from digest.edition import Edition
+from digest.render import RenderedEdition
+from subscribers.audience import change_status
+from subscribers.models import Base, Status, Subscriber
+
+
+class DeliveryStatus(enum.StrEnum):
+    pending = "pending"
+    sending = "sending"  # claimed by a sender
+    sent = "sent"
+    deferred = "deferred"  # temporary failure; retried at next_attempt_at
+    failed = "failed"  # permanent failure, or retries exhausted
+    skipped = "skipped"  # the subscriber left (or was erased) before their turn
+
+
+#: Rows a sender may still pick up.
+OPEN = (DeliveryStatus.pending, DeliveryStatus.sending, DeliveryStatus.deferred)
+
+
+class FrozenEdition(Base):
+    """An edition as it was sent: what every recipient of this version receives."""
+
+    __tablename__ = "editions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    date: Mapped[date] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    words: Mapped[int] = mapped_column(Integer)
+    minutes: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text)
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    salt: Mapped[str] = mapped_column(String(32))  # makes Message-IDs unguessable
+    frozen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pause_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("date", "version", name="uq_editions_date_version"),)
+
+    @property
+    def label(self) -> str:
+        return self.date.isoformat() + (f" (version {self.version})" if self.version > 1 else "")
+
+
+def _delivery_status() -> Enum:
+    return Enum(
+        DeliveryStatus, name="delivery_status", values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class Delivery(Base):
+    """One recipient of one edition, and what happened when it was sent to them."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL")
+    )
+    status: Mapped[DeliveryStatus] = mapped_column(_delivery_status())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    reply: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_recipient"),
+        UniqueConstraint("message_id", name="uq_deliveries_message_id"),
+        Index("ix_deliveries_edition_status", "edition_id", "status"),
+    )
+
+
+def _rowcount(result: Result[Any]) -> int:
+    return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
+def source_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def latest(session: Session, day: date) -> FrozenEdition | None:
+    """The newest frozen version of the edition for ``day``."""
+    return session.scalars(
+        select(FrozenEdition)
+        .where(FrozenEdition.date == day)
+        .order_by(FrozenEdition.version.desc())
+    ).first()
+
+
+@dataclass(frozen=True)
+class Frozen:
+    edition: FrozenEdition
+    created: bool  # False: an existing frozen version is being resumed
+    file_changed: bool  # the file differs from what was frozen (and was not re-frozen)
+
+
+def freeze(
+    session: Session,
+    edition: Edition,
+    rendered: RenderedEdition,
+    source: str,
+    sha256: str,
+    now: datetime,
+    *,
+    new_version: bool = False,
+) -> Frozen:
+    """The frozen edition to send, creating it (and its ledger) if needed.
+
+    An edition already frozen for that date is resumed as it was frozen, even if
+    the file changed since; ``new_version`` freezes the file as it is now as a new
+    version, which goes to every active subscriber again.
+    """
+    existing = latest(session, edition.date)
+    if existing is not None and not new_version:
+        return Frozen(existing, False, existing.source_sha256 != sha256)
+    frozen = FrozenEdition(
+        date=edition.date,
+        version=(existing.version + 1) if existing else 1,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        words=rendered.words,
+        minutes=rendered.minutes,
+        source=source,
+        source_sha256=sha256,
+        salt=secrets.token_hex(8),
+        frozen_at=now,
+    )
+    session.add(frozen)
+    session.flush()
+    enqueue(session, frozen.id)
+    return Frozen(frozen, True, False)
+
+
+def enqueue(session: Session, edition_id: int) -> int:
+    """A pending delivery for every active subscriber, in one statement."""
+    active = select(
+        literal(edition_id),
+        Subscriber.id,
+        literal(DeliveryStatus.pending, _delivery_status()),
+        literal(0),
+    ).where(Subscriber.status == Status.active)
+    result = session.execute(
+        insert(Delivery).from_select(["edition_id", "subscriber_id", "status", "attempts"], active)
+    )
+    return _rowcount(result)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A claimed delivery, with what sending it needs to know about the subscriber."""
+
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    email_key: str
+    name: str | None
+    attempts: int
+
+
+def claim(
+    session: Session, edition_id: int, sender_key: int, limit: int, now: datetime
+) -> tuple[list[Recipient], int]:
+    """Take up to ``limit`` due rows for this sender; rows of leavers become ``skipped``.
+
+    Returns the recipients to send to and how many rows were skipped.
+
+    On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED``, so senders
+    working on the same edition never take the same row.
+    """
+    due = (
+        select(Delivery.id)
+        .where(
+            Delivery.edition_id == edition_id,
+            or_(
+                Delivery.status == DeliveryStatus.pending,
+                (Delivery.status == DeliveryStatus.deferred) & (Delivery.next_attempt_at <= now),
+            ),
+        )
+        .order_by(Delivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(session.scalars(due))
+    if not ids:
+        return [], 0
+    rows = session.execute(
+        select(
+            Delivery.id,
+            Delivery.attempts,
+            Subscriber.id,
+            Subscriber.email,
+            Subscriber.email_key,
+            Subscriber.name,
+            Subscriber.status,
+        )
+        .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.id.in_(ids))
+        .order_by(Delivery.id)
+    ).all()
+    recipients = [
+        Recipient(row[0], row[2], row[3], row[4], row[5], row[1])
+        for row in rows
+        if row[2] is not None and row[6] is Status.active
+    ]
+    skipped = [row[0] for row in rows if row[2] is None or row[6] is not Status.active]
+    if skipped:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(skipped))
+            .values(status=DeliveryStatus.skipped, claimed_by=None)
+        )
+    if recipients:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_([r.delivery_id for r in recipients]))
+            .values(status=DeliveryStatus.sending, claimed_by=sender_key)
+        )
+    return recipients, len(skipped)
+
+
+def _finish_attempt(
+    session: Session, delivery_id: int, status: DeliveryStatus, reply: str, **values: Any
+) -> None:
+    """Record one attempt's outcome; the row is no longer claimed."""
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(
+            status=status,
+            reply=reply[:1000],
+            attempts=Delivery.attempts + 1,
+            claimed_by=None,
+            next_attempt_at=values.pop("next_attempt_at", None),
+            **values,
+        )
+    )
+
+
+def record_sent(
+    session: Session, delivery_id: int, message_id: str, reply: str, now: datetime
+) -> None:
+    _finish_attempt(
+        session, delivery_id, DeliveryStatus.sent, reply, message_id=message_id, sent_at=now
+    )
+
+
+def record_deferred(session: Session, delivery_id: int, reply: str, retry_at: datetime) -> None:
+    _finish_attempt(session, delivery_id, DeliveryStatus.deferred, reply, next_attempt_at=retry_at)
+
+
+def record_failed(
+    session: Session, delivery_id: int, reply: str, now: datetime, *, bounced: bool
+) -> None:
+    """A permanent failure; ``bounced`` (no such user) also marks the subscriber bounced."""
+    _finish_attempt(session, delivery_id, DeliveryStatus.failed, reply)
+    if bounced:
+        subscriber = session.scalars(
+            select(Subscriber)
+            .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+            .where(Delivery.id == delivery_id)
+        ).first()
+        if subscriber is not None and subscriber.status is Status.active:
+            change_status(session, subscriber, Status.bounced, now, f"bounce: {reply[:150]}")
+
+
+def release(session: Session, edition_id: int, sender_keys: list[int] | None) -> int:
+    """Claimed rows back to ``pending``: of the senders named, or of any sender (None)."""
+    query = update(Delivery).where(
+        Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.sending
+    )
+    if sender_keys is not None:
+        query = query.where(Delivery.claimed_by.in_(sender_keys))
+    result = session.execute(query.values(status=DeliveryStatus.pending, claimed_by=None))
+    return _rowcount(result)
+
+
+def claimers(session: Session, edition_id: int) -> list[int]:
+    """The senders holding claims on this edition."""
+    return [
+        key
+        for key in session.scalars(
+            select(Delivery.claimed_by)
+            .where(Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.sending)
+            .distinct()
+        )
+        if key is not None
+    ]
+
+
+def counts(session: Session, edition_id: int) -> dict[DeliveryStatus, int]:
+    rows = session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.edition_id == edition_id)
+        .group_by(Delivery.status)
+    ).all()
+    found = {row[0]: row[1] for row in rows}
+    return {status: int(found.get(status, 0)) for status in DeliveryStatus}
+
+
+def next_retry(session: Session, edition_id: int) -> datetime | None:
+    """When the earliest deferred row is due, if any."""
+    return session.scalar(
+        select(func.min(Delivery.next_attempt_at)).where(
+            Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.deferred
+        )
+    )
+
+
+def failures(session: Session, edition_id: int, limit: int = 50) -> list[tuple[str, str, str]]:
+    """(email, status, reply) of failed and deferred rows, newest problems first."""
+    rows = session.execute(
+        select(Subscriber.email, Delivery.status, Delivery.reply)
+        .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(
+            Delivery.edition_id == edition_id,
+            Delivery.status.in_([DeliveryStatus.failed, DeliveryStatus.deferred]),
+        )
+        .order_by(Delivery.id)
+        .limit(limit)
+    ).all()
+    return [(email or "(erased)", status.value, reply or "") for email, status, reply in rows]
+
+
+def retry_failed(session: Session, edition_id: int) -> tuple[int, int]:
+    """Failed rows of still-active subscribers back to ``pending``, attempts reset.
+
+    Returns (re-queued, left alone because the subscriber bounced, left or was erased).
+    """
+    active = select(Subscriber.id).where(Subscriber.status == Status.active)
+    failed = (Delivery.edition_id == edition_id) & (Delivery.status == DeliveryStatus.failed)
+    result = session.execute(
+        update(Delivery)
+        .where(failed, Delivery.subscriber_id.in_(active))
+        .values(status=DeliveryStatus.pending, attempts=0, next_attempt_at=None)
+    )
+    rest = session.scalar(select(func.count()).select_from(Delivery).where(failed)) or 0
+    return _rowcount(result), int(rest)
+
+
+def sent_since(session: Session, edition_id: int, since: datetime) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                Delivery.edition_id == edition_id,
+                Delivery.status == DeliveryStatus.sent,
+                Delivery.sent_at >= since,
+            )
+        )
+        or 0
+    )

@@ -1,0 +1,163 @@
+"""Publishing an edition: from a file (or date) to a frozen edition, then to its readers.
+
+Used by ``digest send``/``resume``, ``digest demo`` and, later, the scheduler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError
+
+from digest import ledger
+from digest.compose import EditionComposer
+from digest.content import load_edition, parse_date
+from digest.editions import resolve_source
+from digest.errors import SourceNotFoundError
+from digest.ledger import Frozen, FrozenEdition
+from digest.links import Links
+from digest.render import Renderer, render_edition
+from digest.send import Sender
+from digest.settings import Settings
+from digest.transport import Transport, open_transport
+from subscribers.db import Database
+
+
+def edition_day(source: str) -> date | None:
+    """The date a SOURCE names: ``2017-11-02`` or a file named ``…/2017-11-02.md``."""
+    return parse_date(source) or parse_date(Path(source).stem)
+
+
+def frozen_for(db: Database, source: str) -> FrozenEdition:
+    """The newest frozen version of the edition SOURCE names, for status/retry/pause."""
+    day = edition_day(source)
+    if day is None:
+        raise SourceNotFoundError(f"{source!r} names no edition: give its date (YYYY-MM-DD)")
+    with db.transaction() as session:
+        frozen = ledger.latest(session, day)
+        if frozen is None:
+            raise SourceNotFoundError(
+                f"the edition of {day.isoformat()} has not been sent: `digest send "
+                f"{day.isoformat()}` starts it"
+            )
+        session.expunge(frozen)
+    return frozen
+
+
+def freeze_source(
+    db: Database, settings: Settings, source: str, *, new_version: bool = False
+) -> Frozen:
+    """Resume the frozen edition for SOURCE's date, or render the file and freeze it."""
+    day = edition_day(source)
+    if day is not None and not new_version:
+        with db.transaction() as session:
+            existing = ledger.latest(session, day)
+            if existing is not None:
+                session.expunge(existing)
+        if existing is not None:
+            changed = False
+            path = Path(source) if Path(source).is_file() else settings.editions_dir / f"{day}.md"
+            if path.is_file():
+                current = ledger.source_sha256(path.read_text(encoding="utf-8", errors="replace"))
+                changed = current != existing.source_sha256
+            return Frozen(existing, False, changed)
+    path = resolve_source(source, settings.editions_dir)
+    return freeze_file(db, settings, path, new_version=new_version)
+
+
+def freeze_file(
+    db: Database, settings: Settings, path: Path, *, new_version: bool = False
+) -> Frozen:
+    edition = load_edition(path)
+    rendered = render_edition(Renderer.from_settings(settings), edition)
+    sha = ledger.source_sha256(path.read_text(encoding="utf-8"))
+    for attempt in (1, 2):
+        try:
+            with db.transaction() as session:
+                frozen = ledger.freeze(
+                    session,
+                    edition,
+                    rendered,
+                    str(path),
+                    sha,
+                    datetime.now(UTC),
+                    new_version=new_version and attempt == 1,
+                )
+                session.flush()
+                session.expunge(frozen.edition)
+            return frozen
+        except IntegrityError:  # another process froze the same version first: use it
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """A sender ready to go, with what the person should be told first."""
+
+    sender: Sender
+    open_rows: int
+    counts: dict[ledger.DeliveryStatus, int]
+    transport: str
+
+
+def plan_send(
+    db: Database,
+    settings: Settings,
+    frozen: FrozenEdition,
+    *,
+    connections: int | None = None,
+    wait_for_retries: bool = True,
+    transport_factory: Callable[[], Transport] | None = None,
+) -> SendPlan:
+    delivery = settings.delivery
+    if connections is not None:
+        delivery = delivery.model_copy(update={"connections": connections})
+    composer = EditionComposer(frozen, settings, Links.from_settings(settings))
+
+    def factory() -> Transport:
+        return open_transport(settings.delivery_url, delivery.timeout_seconds)
+
+    probe = (transport_factory or factory)()
+    description = probe.description
+    probe.close()
+    with db.transaction() as session:
+        counts = ledger.counts(session, frozen.id)
+    open_rows = sum(counts[status] for status in ledger.OPEN)
+    sender = Sender(
+        db,
+        frozen,
+        delivery,
+        composer,
+        transport_factory or factory,
+        wait_for_retries=wait_for_retries,
+    )
+    return SendPlan(sender, open_rows, counts, description)
+
+
+def send_test(settings: Settings, source: str, to: str) -> tuple[str, str]:
+    """Send SOURCE as it is now to one address, "[TEST]" in the subject; nothing recorded."""
+    path = resolve_source(source, settings.editions_dir)
+    edition = load_edition(path)
+    rendered = render_edition(Renderer.from_settings(settings), edition)
+    draft = FrozenEdition(
+        id=0,
+        date=edition.date,
+        version=0,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        salt="test",
+    )
+    composer = EditionComposer(draft, settings, Links.from_settings(settings))
+    composed = composer.compose_test(to, datetime.now(UTC))
+    transport = open_transport(settings.delivery_url, settings.delivery.timeout_seconds)
+    try:
+        sent = transport.send(composed.raw, composed.envelope_from, to)
+    finally:
+        transport.close()
+    return transport.description, sent.reply

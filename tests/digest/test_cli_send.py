@@ -1,0 +1,110 @@
+"""`digest send / status / retry / pause / resume` from the command line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from digest.editions import EXAMPLE_EDITION
+from subscribers.db import Database
+from tests.digest.test_cli import run
+from tests.digest.test_send import add_subscribers, deliveries
+from tests.mailserver import SMTPServer
+
+
+@pytest.fixture
+def desk(
+    clean_env: Path,
+    db: Database,
+    db_url: str,
+    smtp_server: SMTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
+    """The CLI pointed at the test database and the SMTP server, with the example edition."""
+    (clean_env / "editions").mkdir()
+    shutil.copy(EXAMPLE_EDITION, clean_env / "editions" / "2017-11-02.md")
+    monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
+    monkeypatch.setenv("DIGEST_DELIVERY_URL", smtp_server.url)
+    monkeypatch.setenv("DIGEST_DELIVERY__RETRY_BASE_SECONDS", "0.05")
+    monkeypatch.setenv("DIGEST_DELIVERY__RETRY_MAX_SECONDS", "0.1")
+    return clean_env
+
+
+def test_test_send_goes_to_one_address_and_records_nothing(
+    desk: Path, db: Database, smtp_server: SMTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--to sends one "[TEST]" message and writes no ledger."""
+    code, out, _ = run(["send", "2017-11-02", "--to", "Editor@News.example.org"], capsys)
+    assert code == 0 and "test send to Editor@News.example.org via the SMTP server" in out
+    [got] = smtp_server.inbox.messages
+    assert got.message["Subject"] == "[TEST] Executive Summary for November 2nd"
+    assert got.recipients == ["Editor@News.example.org"]
+    assert deliveries(db) == []
+    code, _, err = run(["send", "2017-11-02", "--to", "not-an-address"], capsys)
+    assert code == 1 and "not a valid email address" in err
+
+
+def test_send_status_retry_pause_and_resume(
+    desk: Path,
+    db: Database,
+    smtp_server: SMTPServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A failed delivery is listed with its reason, re-queued, and sent once fixed."""
+    add_subscribers(
+        db, desk, ["ann@example.org", "bo@example.org", "cy@example.org", "dee@example.org"]
+    )
+    smtp_server.inbox.reject.add("bo@example.org")
+    smtp_server.inbox.refuse.add("dee@example.org")
+    code, out, _ = run(["send", "2017-11-02"], capsys)
+    assert code == 0 and "froze the edition 2017-11-02: 4 deliveries queued" in out
+    assert "the edition so far: 2 sent, 2 failed" in out and "digest retry 2017-11-02" in out
+    code, out, _ = run(["status", "2017-11-02", "--format", "json"], capsys)
+    status = json.loads(out)
+    assert status["counts"]["sent"] == 2 and status["counts"]["failed"] == 2
+    assert status["edition"] == "2017-11-02" and status["paused"] is None
+    failures = {f["email"]: f["reply"] for f in status["failures"]}
+    assert "554 5.7.1" in failures["bo@example.org"] and "550 5.1.1" in failures["dee@example.org"]
+    code, out, _ = run(["status", "2017-11-02"], capsys)
+    assert "bo@example.org" in out and "failed" in out
+
+    smtp_server.inbox.reject.clear()
+    smtp_server.inbox.refuse.clear()
+    code, out, _ = run(["retry", "2017-11-02"], capsys)
+    assert "1 failed deliveries re-queued" in out
+    assert "1 stay failed: their subscribers are no longer active" in out  # dee bounced
+    code, out, _ = run(["send", "2017-11-02"], capsys)
+    assert "resuming the edition 2017-11-02" in out and "this run: 1 sent" in out
+    assert [m.recipients for m in smtp_server.inbox.messages][-1] == ["bo@example.org"]
+
+    code, out, _ = run(["pause", "2017-11-02"], capsys)
+    assert "2017-11-02: paused" in out
+    code, _, err = run(["send", "2017-11-02"], capsys)
+    assert code == 1 and "is paused (paused by an editor)" in err and "digest resume" in err
+    code, out, _ = run(["resume", "2017-11-02"], capsys)
+    assert code == 0 and "nothing left to send" in out
+    code, _, err = run(["status", "2017-12-25"], capsys)
+    assert code == 1 and "has not been sent" in err
+
+
+def test_send_pauses_with_a_clear_message(
+    desk: Path,
+    db: Database,
+    smtp_server: SMTPServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Consecutive failures stop the run with exit 1, the reason, and how to go on."""
+    monkeypatch.setenv("DIGEST_DELIVERY__PAUSE_AFTER_ERRORS", "3")
+    add_subscribers(db, desk, [f"x{i}@example.org" for i in range(6)])
+    smtp_server.inbox.defer_all = True
+    code, _, err = run(["send", "2017-11-02"], capsys)
+    assert code == 1 and "the send paused: 3 failures in a row" in err
+    assert "digest resume 2017-11-02" in err
+    smtp_server.inbox.defer_all = False
+    code, out, _ = run(["resume", "2017-11-02"], capsys)
+    assert code == 0 and "the edition so far: 6 sent" in out

@@ -1,0 +1,107 @@
+"""`digest send` as real processes: killed with SIGKILL and resumed; two sharing PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from digest.editions import EXAMPLE_EDITION
+from subscribers.csvio import import_csv
+from subscribers.db import Database, open_database
+from tests.conftest import need_service
+from tests.databases import Clock
+from tests.mailserver import SMTPServer
+
+
+def _environment(
+    folder: Path, db_url: str, smtp_server: SMTPServer, connections: int
+) -> dict[str, str]:
+    editions = folder / "editions"
+    editions.mkdir(exist_ok=True)
+    shutil.copy(EXAMPLE_EDITION, editions / "2017-11-02.md")
+    return {
+        **os.environ,
+        "DIGEST_DATABASE_URL": db_url,
+        "DIGEST_DELIVERY_URL": smtp_server.url,
+        "DIGEST_SECRET_KEY": "process-tests-secret-012345",
+        "DIGEST_EDITIONS_DIR": str(editions),
+        "DIGEST_DELIVERY__CONNECTIONS": str(connections),
+        "DIGEST_DELIVERY__BATCH_SIZE": "50",
+    }
+
+
+def _sender(folder: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", "from digest.cli import main; main()", "send", "2017-11-02"],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _subscribe(db: Database, folder: Path, count: int) -> list[str]:
+    emails = [f"reader{i:05d}@example.org" for i in range(count)]
+    path = folder / "readers.csv"
+    path.write_text("email\n" + "\n".join(emails) + "\n")
+    assert import_csv(db, path, Clock(), confirmed=True).added == count
+    return emails
+
+
+def test_sigkill_mid_send_then_resume_loses_nobody(tmp_path: Path, smtp_server: SMTPServer) -> None:
+    """Kill -9 a sender of 3,000 mid-way; resumed, everyone has it, doubles ≤ connections."""
+    db_url = f"sqlite:///{tmp_path / 'digest.db'}"
+    db = open_database(db_url)
+    emails = _subscribe(db, tmp_path, 3000)
+    db.close()
+    connections = 3
+    env = _environment(tmp_path, db_url, smtp_server, connections)
+    process = _sender(tmp_path, env)
+    deadline = time.monotonic() + 120
+    while len(smtp_server.inbox.messages) < 900:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert time.monotonic() < deadline, "the sender made too little progress"
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    at_kill = len(smtp_server.inbox.messages)
+    assert at_kill < 3000
+
+    resumed = _sender(tmp_path, env)
+    output, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, output
+    assert "resuming the edition 2017-11-02" in output
+    received = Counter(r for m in smtp_server.inbox.messages for r in m.recipients)
+    assert set(received) == set(emails)  # nobody missing
+    doubles = sum(count - 1 for count in received.values())
+    assert doubles <= connections, f"{doubles} duplicates for {connections} connections"
+    assert "the edition so far: 3,000 sent" in output
+
+
+def test_two_senders_share_one_send_on_postgresql(
+    postgres_url: str | None, smtp_server: SMTPServer, tmp_path: Path
+) -> None:
+    """Two `digest send` processes on one PostgreSQL database: each reader gets exactly one."""
+    need_service(postgres_url is not None, "PostgreSQL: set DIGEST_TEST_POSTGRES_URL")
+    assert postgres_url is not None
+    from tests.databases import fresh_postgres
+
+    with fresh_postgres(postgres_url) as db_url:
+        db = open_database(db_url)
+        emails = _subscribe(db, tmp_path, 2000)
+        db.close()
+        env = _environment(tmp_path, db_url, smtp_server, 2)
+        first, second = _sender(tmp_path, env), _sender(tmp_path, env)
+        outputs = [process.communicate(timeout=300)[0] for process in (first, second)]
+        assert first.returncode == 0 and second.returncode == 0, outputs
+    received = Counter(r for m in smtp_server.inbox.messages for r in m.recipients)
+    assert received == Counter(emails)  # everyone exactly once
+    shares = [int(out.split("this run: ")[1].split(" sent")[0].replace(",", "")) for out in outputs]
+    assert sum(shares) == 2000 and min(shares) > 0, shares
