@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    Connection,
     Date,
     DateTime,
     Enum,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     func,
     insert,
     literal,
@@ -266,41 +268,71 @@ def claim(
     return recipients, len(skipped)
 
 
+_DELIVERIES = Base.metadata.tables["deliveries"]
+#: One statement for every outcome (sent, deferred, failed): the hot path of a send.
+_FINISH_ATTEMPT = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("delivery_id"))
+    .values(
+        status=bindparam("status"),
+        reply=bindparam("reply"),
+        message_id=bindparam("message_id"),
+        sent_at=bindparam("sent_at"),
+        next_attempt_at=bindparam("next_attempt_at"),
+        attempts=_DELIVERIES.c.attempts + 1,
+        claimed_by=None,
+    )
+)
+
+
 def _finish_attempt(
-    session: Session, delivery_id: int, status: DeliveryStatus, reply: str, **values: Any
+    connection: Connection,
+    delivery_id: int,
+    status: DeliveryStatus,
+    reply: str,
+    *,
+    message_id: str | None = None,
+    sent_at: datetime | None = None,
+    next_attempt_at: datetime | None = None,
 ) -> None:
-    """Record one attempt's outcome; the row is no longer claimed."""
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id)
-        .values(
-            status=status,
-            reply=reply[:1000],
-            attempts=Delivery.attempts + 1,
-            claimed_by=None,
-            next_attempt_at=values.pop("next_attempt_at", None),
-            **values,
-        )
+    """Record one attempt's outcome; the row is no longer claimed.
+
+    Core, not the ORM: this runs once per message and the ORM costs four times more.
+    """
+    connection.execute(
+        _FINISH_ATTEMPT,
+        {
+            "delivery_id": delivery_id,
+            "status": status,
+            "reply": reply[:1000],
+            "message_id": message_id,
+            "sent_at": sent_at,
+            "next_attempt_at": next_attempt_at,
+        },
     )
 
 
 def record_sent(
-    session: Session, delivery_id: int, message_id: str, reply: str, now: datetime
+    connection: Connection, delivery_id: int, message_id: str, reply: str, now: datetime
 ) -> None:
     _finish_attempt(
-        session, delivery_id, DeliveryStatus.sent, reply, message_id=message_id, sent_at=now
+        connection, delivery_id, DeliveryStatus.sent, reply, message_id=message_id, sent_at=now
     )
 
 
-def record_deferred(session: Session, delivery_id: int, reply: str, retry_at: datetime) -> None:
-    _finish_attempt(session, delivery_id, DeliveryStatus.deferred, reply, next_attempt_at=retry_at)
+def record_deferred(
+    connection: Connection, delivery_id: int, reply: str, retry_at: datetime
+) -> None:
+    _finish_attempt(
+        connection, delivery_id, DeliveryStatus.deferred, reply, next_attempt_at=retry_at
+    )
 
 
 def record_failed(
     session: Session, delivery_id: int, reply: str, now: datetime, *, bounced: bool
 ) -> None:
     """A permanent failure; ``bounced`` (no such user) also marks the subscriber bounced."""
-    _finish_attempt(session, delivery_id, DeliveryStatus.failed, reply)
+    _finish_attempt(session.connection(), delivery_id, DeliveryStatus.failed, reply)
     if bounced:
         subscriber = session.scalars(
             select(Subscriber)

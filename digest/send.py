@@ -299,8 +299,8 @@ class Sender:
         except TransportError as exc:
             self._record_failure(recipient, exc)
             return
-        with self.db.transaction() as session:
-            ledger.record_sent(session, recipient.delivery_id, composed.message_id, reply, now)
+        with self.db.engine.begin() as connection:
+            ledger.record_sent(connection, recipient.delivery_id, composed.message_id, reply, now)
         with self.tally.lock:
             self.tally.sent += 1
             self.tally.streak = 0
@@ -319,7 +319,10 @@ class Sender:
             else:
                 delay = retry_delay(attempts, self.settings, self._rng)
                 ledger.record_deferred(
-                    session, recipient.delivery_id, reason, now + timedelta(seconds=delay)
+                    session.connection(),
+                    recipient.delivery_id,
+                    reason,
+                    now + timedelta(seconds=delay),
                 )
                 outcome = "deferred"
         with self.tally.lock:
