@@ -156,8 +156,10 @@ def to_header(name: str | None, email: str) -> str:
     clean = header_text(name or "")
     if clean.isascii() and email.isascii():
         return formataddr((clean, email))
-    folded = policy.SMTPUTF8.header_factory("To", mailbox(clean, email))
-    return str(folded.fold(policy=policy.SMTPUTF8)).removeprefix("To: ").rstrip("\r\n")
+    # Encoded words for the name, unless the address itself needs SMTPUTF8.
+    rules = policy.SMTP if email.isascii() else policy.SMTPUTF8
+    folded = rules.header_factory("To", mailbox(clean, email))
+    return str(folded.fold(policy=rules)).removeprefix("To: ").rstrip("\r\n")
 
 
 class EditionComposer:

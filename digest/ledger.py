@@ -35,7 +35,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    or_,
     select,
     update,
 )
@@ -217,20 +216,22 @@ def claim(
     On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED``, so senders
     working on the same edition never take the same row.
     """
-    due = (
-        select(Delivery.id)
-        .where(
-            Delivery.edition_id == edition_id,
-            or_(
-                Delivery.status == DeliveryStatus.pending,
-                (Delivery.status == DeliveryStatus.deferred) & (Delivery.next_attempt_at <= now),
-            ),
+    # Pending rows first, then deferred ones now due: two queries that each walk the
+    # (edition, status) index in id order, where one query with OR sorts every row.
+    ids: list[int] = []
+    for wanted in (
+        Delivery.status == DeliveryStatus.pending,
+        (Delivery.status == DeliveryStatus.deferred) & (Delivery.next_attempt_at <= now),
+    ):
+        ids += session.scalars(
+            select(Delivery.id)
+            .where(Delivery.edition_id == edition_id, wanted)
+            .order_by(Delivery.id)
+            .limit(limit - len(ids))
+            .with_for_update(skip_locked=True)
         )
-        .order_by(Delivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = list(session.scalars(due))
+        if len(ids) >= limit:
+            break
     if not ids:
         return [], 0
     rows = session.execute(

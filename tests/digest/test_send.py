@@ -270,3 +270,36 @@ def test_second_sender_on_sqlite_says_busy(smtp_server: SMTPServer, tmp_path: Pa
         assert plan_send(db, settings, frozen.edition).sender.run().sent == 1
     finally:
         db.close()
+
+
+def test_rows_left_claimed_by_a_dead_sender_are_sent(
+    db: Database, db_url: str, smtp_server: SMTPServer, tmp_path: Path
+) -> None:
+    """Claims of a sender that is gone (no lock held) go back to pending and get sent."""
+    settings = make_settings(tmp_path, db_url, smtp_server)
+    add_subscribers(db, tmp_path, [f"c{i}@example.org" for i in range(10)])
+    frozen = freeze_source(db, settings, "2017-11-02")
+    with db.transaction() as session:
+        claimed, _ = ledger.claim(session, frozen.edition.id, 424242, 6, datetime.now(UTC))
+    assert len(claimed) == 6
+    result = plan_send(db, settings, frozen.edition).sender.run()
+    assert result.sent == 10
+    assert Counter(r for m in smtp_server.inbox.messages for r in m.recipients) == Counter(
+        f"c{i}@example.org" for i in range(10)
+    )
+
+
+def test_rate_limit_spaces_sends_out() -> None:
+    """At 10 a second, each send is given a slot a tenth of a second after the last."""
+    from digest.send import RateLimit
+
+    waits: list[float] = []
+    limit = RateLimit(10, sleep=waits.append)
+    for _ in range(10):
+        limit.wait()
+    # the sleeps are recorded, not slept, so the k-th send waits for slot k
+    assert len(waits) == 9
+    assert all(abs(wait - 0.1 * (k + 1)) < 0.05 for k, wait in enumerate(waits))
+    unlimited: list[float] = []
+    RateLimit(0, sleep=unlimited.append).wait()
+    assert unlimited == []
