@@ -260,32 +260,58 @@ def retry(source: SourceArgument, config: ConfigOption = None) -> None:
         )
 
 
-def pause(source: SourceArgument, config: ConfigOption = None) -> None:
-    """Pause an edition's send; running senders stop after their current batch."""
+OptionalSource = Annotated[
+    str | None,
+    typer.Argument(help="An edition's date or file; without it, every edition it applies to."),
+]
+
+
+def _editions(db: Database, source: str | None, paused: bool) -> list[FrozenEdition]:
+    """The named edition, or every one still sending (paused=False) / paused (True)."""
+    if source is not None:
+        return [frozen_for(db, source)]
+    with db.transaction() as session:
+        found = ledger.unfinished(session, paused=paused)
+        session.expunge_all()
+    return found
+
+
+def pause(source: OptionalSource = None, config: ConfigOption = None) -> None:
+    """Pause a send (or every unfinished one); running senders stop after their batch."""
     settings = load_settings(config)
+    out = console()
     with _db(settings) as db:
-        edition = frozen_for(db, source)
-        changed = set_paused(db, edition.id, "paused by an editor", datetime.now(UTC))
-    day = edition.date.isoformat()
-    console().print(
-        f"{day}: paused; `digest resume {day}` goes on" if changed else f"{day}: already paused",
-        markup=False,
-    )
+        editions = _editions(db, source, paused=False)
+        if not editions:
+            out.print("no send is running unpaused; nothing to pause")
+        for edition in editions:
+            changed = set_paused(db, edition.id, "paused by an editor", datetime.now(UTC))
+            day = edition.date.isoformat()
+            out.print(
+                f"{day}: paused; `digest resume {day}` goes on"
+                if changed
+                else f"{day}: already paused",
+                markup=False,
+            )
 
 
 def resume(
-    source: SourceArgument,
+    source: OptionalSource = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Don't wait for deferred retries.")
     ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Lift a pause and go on sending."""
+    """Lift a pause (of one edition, or of every paused one) and go on sending."""
     settings = load_settings(config)
     with _db(settings) as db:
-        set_paused(db, frozen_for(db, source).id, None, datetime.now(UTC))
-        edition = frozen_for(db, source)
-        _deliver(db, settings, edition, False, False, connections=None, no_wait=no_wait)
+        editions = _editions(db, source, paused=True)
+        if not editions:
+            console().print("no edition is paused; nothing to resume")
+        for edition in editions:
+            set_paused(db, edition.id, None, datetime.now(UTC))
+            edition.paused_at = edition.pause_reason = None
+            _deliver(db, settings, edition, False, False, connections=None, no_wait=no_wait)
 
 
 def register(app: typer.Typer) -> None:

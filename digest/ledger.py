@@ -368,6 +368,20 @@ def claimers(session: Session, edition_id: int) -> list[int]:
     ]
 
 
+def unfinished(session: Session, *, paused: bool) -> list[FrozenEdition]:
+    """Editions with deliveries still open, paused or not, oldest first."""
+    has_open = (
+        select(Delivery.id)
+        .where(Delivery.edition_id == FrozenEdition.id, Delivery.status.in_(OPEN))
+        .exists()
+    )
+    pause_state = (
+        FrozenEdition.paused_at.is_not(None) if paused else FrozenEdition.paused_at.is_(None)
+    )
+    query = select(FrozenEdition).where(has_open, pause_state).order_by(FrozenEdition.id)
+    return list(session.scalars(query))
+
+
 def counts(session: Session, edition_id: int) -> dict[DeliveryStatus, int]:
     rows = session.execute(
         select(Delivery.status, func.count())

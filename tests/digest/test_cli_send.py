@@ -106,5 +106,9 @@ def test_send_pauses_with_a_clear_message(
     assert code == 1 and "the send paused: 3 failures in a row" in err
     assert "digest resume 2017-11-02" in err
     smtp_server.inbox.defer_all = False
-    code, out, _ = run(["resume", "2017-11-02"], capsys)
+    code, out, _ = run(["pause"], capsys)  # every unfinished edition: this one already is
+    assert "no send is running unpaused; nothing to pause" in out
+    code, out, _ = run(["resume"], capsys)  # every paused edition
     assert code == 0 and "the edition so far: 6 sent" in out
+    code, out, _ = run(["resume"], capsys)
+    assert "no edition is paused; nothing to resume" in out
