@@ -7,7 +7,7 @@ wants to fix but that do not stop it going out.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from markdown_it import MarkdownIt
 
@@ -49,10 +49,21 @@ class CheckReport:
 
 
 def normalise_url(url: str) -> str:
-    """Compare links the way a reader would: scheme/host case and a trailing slash ignored."""
+    """Compare links the way a reader would.
+
+    Scheme and host case, a trailing slash, the fragment and ``utm_*`` tracking
+    parameters are ignored.
+    """
     parts = urlsplit(url.strip())
     path = parts.path.rstrip("/") or "/"
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
+    query = urlencode(
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not k.startswith("utm_")
+        ]
+    )
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, query, ""))
 
 
 def _section_links(body: str) -> list[str]:

@@ -159,7 +159,8 @@ def to_header(name: str | None, email: str) -> str:
     # Encoded words for the name, unless the address itself needs SMTPUTF8.
     rules = policy.SMTP if email.isascii() else policy.SMTPUTF8
     folded = rules.header_factory("To", mailbox(clean, email))
-    return str(folded.fold(policy=rules)).removeprefix("To: ").rstrip("\r\n")
+    text = str(folded.fold(policy=rules))  # "To: value\r\n", or "To:\r\n value" when long
+    return text.removeprefix("To:").strip(" \r\n")
 
 
 class EditionComposer:

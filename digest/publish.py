@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 
-from digest import ledger
+from digest import ledger, reads
 from digest.compose import EditionComposer
 from digest.content import load_edition, parse_date
 from digest.editions import resolve_source
@@ -86,6 +86,8 @@ def freeze_file(
                     datetime.now(UTC),
                     new_version=new_version and attempt == 1,
                 )
+                if frozen.created:
+                    reads.mark_used(session, edition.reads, edition.date, frozen.edition.frozen_at)
                 session.flush()
                 session.expunge(frozen.edition)
             return frozen

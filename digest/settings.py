@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -189,6 +190,61 @@ class DeliverySettings(BaseModel):
     dkim_private_key_file: Path | None = None
 
 
+class ScheduleSettings(BaseModel):
+    """When ``digest run`` assembles and sends each day's edition."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    daily_at: str = Field(default="07:00", description="Local time of the daily send (HH:MM).")
+    timezone: str = Field(default="Europe/London", description="IANA time zone name.")
+    policy: Literal["auto", "approval", "off"] = "auto"
+    assemble_at: str = Field(
+        default="06:00", description="approval policy: when the draft goes to the editors."
+    )
+    editors: list[EmailStr] = Field(default_factory=list)
+    grace_minutes: int = Field(
+        default=60, ge=0, description="A job missed by less than this still runs when back."
+    )
+
+    @field_validator("daily_at", "assemble_at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError("must be a 24-hour time such as '07:00'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class ReadsSettings(BaseModel):
+    """Where recommended reads come from and how many an edition carries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    feeds: list[str] = Field(default_factory=list, description="Atom/RSS feeds of reads.")
+    max_reads: int = Field(default=8, ge=0, description="At most this many reads an edition.")
+    dedupe_days: int = Field(
+        default=30, ge=0, description="Links recommended this recently are not repeated."
+    )
+    fetch_timeout_seconds: float = Field(default=5, gt=0)
+
+    @field_validator("feeds")
+    @classmethod
+    def _feed_urls(cls, value: list[str]) -> list[str]:
+        return [_http_url(url) for url in value]
+
+
 class Settings(BaseSettings):
     """Everything the publisher can be told, in one object."""
 
@@ -221,6 +277,8 @@ class Settings(BaseSettings):
     render: RenderSettings = RenderSettings()
     web: WebSettings = WebSettings()
     delivery: DeliverySettings = DeliverySettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    reads: ReadsSettings = ReadsSettings()
     subscribers: AudienceSettings = AudienceSettings()
 
     @classmethod

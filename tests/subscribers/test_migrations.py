@@ -4,7 +4,15 @@ from sqlalchemy import inspect
 
 from subscribers.db import Database, migrate, open_database
 
-TABLES = {"subscribers", "consents", "status_changes", "suppressions", "editions", "deliveries"}
+TABLES = {
+    "subscribers",
+    "consents",
+    "status_changes",
+    "suppressions",
+    "editions",
+    "deliveries",
+    "reads",
+}
 
 
 def tables(db: Database) -> set[str]:

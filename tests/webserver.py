@@ -1,0 +1,61 @@
+"""A real HTTP server on localhost serving pages and feeds the tests write."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+@dataclass
+class Site:
+    """Routes: path → (status, content type, body, seconds to wait first)."""
+
+    base: str = ""
+    routes: dict[str, tuple[int, str, bytes, float]] = field(default_factory=dict)
+
+    def page(self, path: str, body: str, status: int = 200, kind: str = "text/html") -> str:
+        self.routes[path] = (status, kind, body.encode("utf-8"), 0.0)
+        return self.base + path
+
+    def slow(self, path: str, seconds: float) -> str:
+        self.routes[path] = (200, "text/html", b"<title>late</title>", seconds)
+        return self.base + path
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    served = Site()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, kind, body, wait = served.routes.get(
+                self.path, (404, "text/plain", b"not here", 0.0)
+            )
+            time.sleep(wait)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    served.base = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield served
+    finally:
+        server.shutdown()
+        server.server_close()
