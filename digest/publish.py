@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from digest import ledger, reads
 from digest.compose import EditionComposer
 from digest.content import load_edition, parse_date
+from digest.edition import Edition
 from digest.editions import resolve_source
 from digest.errors import SourceNotFoundError
 from digest.ledger import Frozen, FrozenEdition
@@ -72,8 +73,21 @@ def freeze_file(
     db: Database, settings: Settings, path: Path, *, new_version: bool = False
 ) -> Frozen:
     edition = load_edition(path)
-    rendered = render_edition(Renderer.from_settings(settings), edition)
     sha = ledger.source_sha256(path.read_text(encoding="utf-8"))
+    return freeze_edition(db, settings, edition, str(path), sha, new_version=new_version)
+
+
+def freeze_edition(
+    db: Database,
+    settings: Settings,
+    edition: Edition,
+    source: str,
+    sha: str,
+    *,
+    new_version: bool = False,
+) -> Frozen:
+    """Render ``edition`` and freeze it, or resume the version already frozen for its date."""
+    rendered = render_edition(Renderer.from_settings(settings), edition)
     for attempt in (1, 2):
         try:
             with db.transaction() as session:
@@ -81,7 +95,7 @@ def freeze_file(
                     session,
                     edition,
                     rendered,
-                    str(path),
+                    source,
                     sha,
                     datetime.now(UTC),
                     new_version=new_version and attempt == 1,

@@ -12,6 +12,7 @@ TABLES = {
     "editions",
     "deliveries",
     "reads",
+    "apscheduler_jobs",
 }
 
 

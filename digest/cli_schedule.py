@@ -1,0 +1,131 @@
+"""``digest schedule SOURCE --at TIME`` and ``digest schedule list / cancel / move``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import closing
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from typer.core import TyperGroup
+
+from digest.cli_options import ConfigOption, console
+from digest.content import load_edition
+from digest.editions import resolve_source
+from digest.render import Renderer, render_edition
+from digest.schedule import add_send, cancel, job_store, list_jobs, move, parse_at
+from digest.settings import load_settings
+from subscribers.db import open_database
+
+AtOption = Annotated[
+    str,
+    typer.Option(
+        "--at",
+        help="'YYYY-MM-DD HH:MM' in the publication's time zone, or ISO 8601 with an offset.",
+    ),
+]
+
+
+class _SourceOrCommand(TyperGroup):
+    """``schedule SOURCE --at T`` schedules; ``schedule list|cancel|move …`` manage."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["add", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=_SourceOrCommand,
+    help="Schedule an edition's send; list, cancel or move scheduled jobs.",
+    no_args_is_help=True,
+)
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command("add", hidden=True)
+def add(
+    source: Annotated[str, typer.Argument(help="An edition file or date.")],
+    at: AtOption,
+    config: ConfigOption = None,
+) -> None:
+    """Schedule SOURCE to be sent at a time (checked now, and again when it fires)."""
+    settings = load_settings(config)
+    when = parse_at(at, settings.schedule.zone, datetime.now(UTC))
+    path = resolve_source(source, settings.editions_dir)
+    edition = load_edition(path)  # errors now, naming the file, not at 7 a.m.
+    render_edition(Renderer.from_settings(settings), edition)
+    with closing(open_database(settings.database_url)) as db, job_store(db, settings) as jobs:
+        job_id = add_send(jobs, edition.date, str(path.resolve()), when, _config(config))
+    local = when.astimezone(settings.schedule.zone)
+    console().print(
+        f"scheduled {edition.date.isoformat()} ({path}) for {local:%Y-%m-%d %H:%M %Z}: "
+        f"job {job_id}; `digest run` sends it",
+        markup=False,
+    )
+
+
+@app.command("list")
+def list_(
+    fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
+    config: ConfigOption = None,
+) -> None:
+    """Every scheduled job: id, what, next run time, state."""
+    settings = load_settings(config)
+    with closing(open_database(settings.database_url)) as db, job_store(db, settings) as jobs:
+        found = list_jobs(jobs)
+    if fmt is ListFormat.json:
+        rows: list[dict[str, Any]] = [job.as_json() for job in found]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table("id", "what", "next run", "state")
+    zone = settings.schedule.zone
+    for job in found:
+        when = (
+            job.next_run_time.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+            if job.next_run_time
+            else "-"
+        )
+        table.add_row(job.id, job.what, when, job.state)
+    out = console()
+    out.print(table)
+    out.print(f"{len(found)} job(s); times in {zone.key}", markup=False)
+
+
+@app.command("cancel")
+def cancel_(
+    job_id: Annotated[str, typer.Argument(metavar="ID", help="From `digest schedule list`.")],
+    config: ConfigOption = None,
+) -> None:
+    """Cancel a scheduled send."""
+    settings = load_settings(config)
+    with closing(open_database(settings.database_url)) as db, job_store(db, settings) as jobs:
+        cancel(jobs, job_id)
+    console().print(f"cancelled {job_id}", markup=False)
+
+
+@app.command("move")
+def move_(
+    job_id: Annotated[str, typer.Argument(metavar="ID", help="From `digest schedule list`.")],
+    at: AtOption,
+    config: ConfigOption = None,
+) -> None:
+    """Move a scheduled send to another time."""
+    settings = load_settings(config)
+    when = parse_at(at, settings.schedule.zone, datetime.now(UTC))
+    with closing(open_database(settings.database_url)) as db, job_store(db, settings) as jobs:
+        move(jobs, job_id, when)
+    local = when.astimezone(settings.schedule.zone)
+    console().print(f"moved {job_id} to {local:%Y-%m-%d %H:%M %Z}", markup=False)
+
+
+def _config(config: object) -> str | None:
+    return str(config) if config is not None else None

@@ -1,0 +1,129 @@
+"""What the scheduler runs. Referenced by import path ("digest.jobs:daily_send").
+
+Each job loads the settings when it fires, does its work through the same code
+as the commands (assembly, the ledger, the sender), logs what it did, and tells
+the editors by email when something needs them. A job never raises into the
+scheduler for a problem it can describe: the service keeps running.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+
+from digest.assemble import assemble
+from digest.errors import DigestError
+from digest.ledger import FrozenEdition, source_sha256
+from digest.message import build_message, mailbox, new_message_id, to_bytes
+from digest.publish import freeze_edition, freeze_source, plan_send
+from digest.settings import Settings, load_settings
+from digest.transport import TransportError, open_transport
+from subscribers.db import Database, open_database
+from subscribers.errors import AudienceError
+
+log = logging.getLogger("digest.jobs")
+
+
+def _settings(config: str | None) -> Settings:
+    return load_settings(Path(config) if config else None)
+
+
+def notify_editors(settings: Settings, subject: str, text: str) -> None:
+    """A plain message to the editors (``schedule.editors``); logged if it can't go."""
+    editors = settings.schedule.editors
+    if not editors:
+        log.warning("no schedule.editors to tell: %s", subject)
+        return
+    publication = settings.publication
+    now = datetime.now(UTC)
+    try:
+        transport = open_transport(settings.delivery_url, settings.delivery.timeout_seconds)
+        try:
+            for editor in editors:
+                message = build_message(
+                    sender=mailbox(publication.from_name, publication.sender_email),
+                    to=mailbox(None, editor),
+                    subject=f"[{publication.name}] {subject}",
+                    text=text + "\n",
+                    html=None,
+                    message_id=new_message_id(publication.sender_email.rpartition("@")[2]),
+                    now=now,
+                    headers={"Auto-Submitted": "auto-generated"},
+                )
+                transport.send(
+                    to_bytes(message, publication.sender_email, editor),
+                    publication.sender_email,
+                    editor,
+                )
+        finally:
+            transport.close()
+    except TransportError as exc:
+        log.error("could not tell the editors (%s): %s", subject, exc)
+
+
+def scheduled_send(edition: str, source: str, config: str | None = None) -> None:
+    """An editor's scheduled send: validate the file again now, then send (or resume)."""
+    settings = _settings(config)
+    log.info("scheduled send of the edition of %s is due", edition)
+    try:
+        with closing(open_database(settings.database_url)) as db:
+            frozen = freeze_source(db, settings, source)
+            _deliver(db, settings, frozen.edition.label, frozen.edition)
+    except (DigestError, AudienceError) as exc:
+        log.error("scheduled send of %s failed: %s", edition, exc)
+        notify_editors(settings, f"the scheduled send of {edition} did not go out", str(exc))
+
+
+def daily_send(config: str | None = None) -> None:
+    """The daily edition: assemble today's, freeze it (once) and send it."""
+    settings = _settings(config)
+    day = datetime.now(settings.schedule.zone).date()
+    now = datetime.now(UTC)
+    log.info("daily edition of %s is due (policy %s)", day, settings.schedule.policy)
+    try:
+        with closing(open_database(settings.database_url)) as db:
+            with db.transaction() as session:
+                assembled = assemble(session, settings, day, now)
+            for problem in assembled.problems:
+                log.warning("edition of %s: %s", day, problem)
+            if assembled.edition is None:
+                reason = assembled.reason or "it could not be assembled"
+                log.error("edition of %s not sent: %s", day, reason)
+                notify_editors(settings, f"no edition sent for {day.isoformat()}", reason)
+                return
+            text = assembled.path.read_text(encoding="utf-8")
+            reads = "\n".join(read.url for read in assembled.edition.reads)
+            frozen = freeze_edition(
+                db, settings, assembled.edition, str(assembled.path), source_sha256(text + reads)
+            )
+            if assembled.problems:
+                notify_editors(
+                    settings,
+                    f"the edition of {day.isoformat()} went out with problems",
+                    "\n".join(assembled.problems),
+                )
+            _deliver(db, settings, frozen.edition.label, frozen.edition)
+    except (DigestError, AudienceError) as exc:
+        log.error("daily edition of %s failed: %s", day, exc)
+        notify_editors(settings, f"the edition of {day.isoformat()} did not go out", str(exc))
+
+
+def _deliver(db: Database, settings: Settings, label: str, edition: FrozenEdition) -> None:
+    plan = plan_send(db, settings, edition)
+    if plan.open_rows == 0:
+        log.info("edition %s: nothing left to send (already sent)", label)
+        return
+    result = plan.sender.run()
+    log.info(
+        "edition %s: %d sent, %d failed, %d skipped, %d deferrals%s",
+        label,
+        result.sent,
+        result.failed,
+        result.skipped,
+        result.deferred,
+        f"; paused: {result.paused}" if result.paused else "",
+    )
+    if result.paused:
+        notify_editors(settings, f"the send of {label} paused", result.paused)

@@ -1,0 +1,145 @@
+"""Scheduling: times in the publication's zone, the job store, and the jobs themselves."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+
+from digest import jobs
+from digest.edition import Read
+from digest.schedule import ScheduleError, daily_trigger, parse_at
+from digest.settings import ScheduleSettings
+from subscribers.db import Database
+from tests.digest.test_cli import run
+from tests.digest.test_cli_send import desk  # noqa: F401
+from tests.digest.test_send import add_subscribers
+from tests.mailserver import SMTPServer, text_part
+
+LONDON = ZoneInfo("Europe/London")
+NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def test_times_are_read_in_the_publication_zone() -> None:
+    """Local times follow the zone's DST; the skipped hour, the past and bare ISO are refused."""
+    assert parse_at("2027-03-29 07:00", LONDON, NOW) == datetime(2027, 3, 29, 6, 0, tzinfo=UTC)
+    assert parse_at("2027-03-27 07:00", LONDON, NOW) == datetime(2027, 3, 27, 7, 0, tzinfo=UTC)
+    assert parse_at("2027-03-27T07:00:00+02:00", LONDON, NOW) == datetime(
+        2027, 3, 27, 5, 0, tzinfo=UTC
+    )
+    with pytest.raises(ScheduleError, match="does not exist in Europe/London"):
+        parse_at("2027-03-28 01:30", LONDON, NOW)
+    with pytest.raises(ScheduleError, match="is in the past"):
+        parse_at("2027-02-28 07:00", LONDON, NOW)
+    with pytest.raises(ScheduleError, match="has no UTC offset"):
+        parse_at("2027-03-27T07:00:00", LONDON, NOW)
+    with pytest.raises(ScheduleError, match="is not a time"):
+        parse_at("tomorrow at seven", LONDON, NOW)
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        # spring forward (28 March 2027): 07:00 is 07:00 GMT, then 06:00 UTC in BST
+        (datetime(2027, 3, 27, 8, 0, tzinfo=UTC), datetime(2027, 3, 28, 6, 0, tzinfo=UTC)),
+        (datetime(2027, 3, 26, 8, 0, tzinfo=UTC), datetime(2027, 3, 27, 7, 0, tzinfo=UTC)),
+        # fall back (31 October 2027)
+        (datetime(2027, 10, 30, 7, 0, tzinfo=UTC), datetime(2027, 10, 31, 7, 0, tzinfo=UTC)),
+        (datetime(2027, 10, 29, 7, 0, tzinfo=UTC), datetime(2027, 10, 30, 6, 0, tzinfo=UTC)),
+    ],
+)
+def test_daily_job_fires_at_seven_local_across_dst(after: datetime, expected: datetime) -> None:
+    """The daily trigger's next time is 07:00 on the London clock, whatever the offset."""
+    trigger = daily_trigger(ScheduleSettings(daily_at="07:00", timezone="Europe/London"))
+    fire = trigger.get_next_fire_time(None, after)
+    assert fire is not None and fire == expected
+    assert fire.astimezone(LONDON).strftime("%H:%M") == "07:00"
+
+
+@pytest.fixture
+def newsroom(desk: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: F811
+    """The send tests' desk, with a secret and an editor to tell."""
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "schedule-tests-secret-0123")
+    monkeypatch.setenv("DIGEST_SCHEDULE__EDITORS", '["desk@news.example.org"]')
+    return desk
+
+
+def test_schedule_list_move_cancel(newsroom: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Jobs are written to the database, listed as JSON, moved and cancelled; errors are clear."""
+    with time_machine.travel(datetime(2017, 11, 1, 12, 0, tzinfo=UTC), tick=True):
+        code, out, _ = run(["schedule", "2017-11-02", "--at", "2017-11-02 07:00"], capsys)
+        assert code == 0 and "job send-2017-11-02" in out and "2017-11-02 07:00 GMT" in out
+        code, _, err = run(["schedule", "2017-11-02", "--at", "2017-11-02 08:00"], capsys)
+        assert code == 1 and "already scheduled" in err
+        code, out, _ = run(["schedule", "list", "--format", "json"], capsys)
+        [job] = json.loads(out)
+        assert job == {
+            "id": "send-2017-11-02",
+            "what": "send the edition of 2017-11-02",
+            "edition": "2017-11-02",
+            "next_run_time": "2017-11-02T07:00:00+00:00",
+            "state": "scheduled",
+        }
+        code, out, _ = run(
+            ["schedule", "move", "send-2017-11-02", "--at", "2017-11-02T06:30:00+00:00"], capsys
+        )
+        assert code == 0
+        code, out, _ = run(["schedule", "list", "--format", "json"], capsys)
+        assert json.loads(out)[0]["next_run_time"] == "2017-11-02T06:30:00+00:00"
+        code, out, _ = run(["schedule", "cancel", "send-2017-11-02"], capsys)
+        assert (
+            code == 0 and json.loads(run(["schedule", "list", "--format", "json"], capsys)[1]) == []
+        )
+        code, _, err = run(["schedule", "cancel", "send-2017-11-02"], capsys)
+        assert code == 1 and "no scheduled job" in err
+        (newsroom / "editions" / "2017-11-03.md").write_text(
+            "---\ndate: 2017-11-03\n---\nno heading\n"
+        )
+        code, _, err = run(["schedule", "2017-11-03", "--at", "2017-11-03 07:00"], capsys)
+        assert code == 1 and "editions/2017-11-03.md" in err  # refused now, naming the file
+
+
+def test_scheduled_send_job_sends_once_and_reports_a_broken_file(
+    newsroom: Path, db: Database, smtp_server: SMTPServer
+) -> None:
+    """The job sends to every subscriber; fired twice, nobody gets two; a broken file is told."""
+    add_subscribers(db, newsroom, ["ann@example.org", "bo@example.org"])
+    source = str(newsroom / "editions" / "2017-11-02.md")
+    jobs.scheduled_send(edition="2017-11-02", source=source)
+    jobs.scheduled_send(edition="2017-11-02", source=source)  # a duplicate trigger
+    assert sorted(r for m in smtp_server.inbox.messages for r in m.recipients) == [
+        "ann@example.org",
+        "bo@example.org",
+    ]
+    (newsroom / "editions" / "2017-11-03.md").write_text("---\ndate: 2017-11-03\n---\n# Wrong\n")
+    jobs.scheduled_send(edition="2017-11-03", source=str(newsroom / "editions" / "2017-11-03.md"))
+    notice = smtp_server.inbox.messages[-1]
+    assert notice.recipients == ["desk@news.example.org"]
+    assert "the scheduled send of 2017-11-03 did not go out" in str(notice.message["Subject"])
+    assert "2017-11-03.md" in text_part(notice.message)
+
+
+def test_daily_job_assembles_with_reads_and_tells_editors_when_there_is_no_file(
+    newsroom: Path, db: Database, smtp_server: SMTPServer
+) -> None:
+    """At 07:00 London the day's file plus queued reads goes out; a day with no file is told."""
+    from digest import reads
+
+    add_subscribers(db, newsroom, ["ann@example.org"])
+    with db.transaction() as session:
+        reads.queue(session, Read("Queued for today", "https://example.org/q"), datetime.now(UTC))
+    with time_machine.travel(datetime(2017, 11, 2, 7, 0, tzinfo=UTC), tick=True):
+        jobs.daily_send()
+        jobs.daily_send()  # fired twice: still one message
+    [sent] = smtp_server.inbox.messages
+    assert sent.recipients == ["ann@example.org"] and "Queued for today" in text_part(sent.message)
+    with time_machine.travel(datetime(2017, 11, 3, 7, 0, tzinfo=UTC), tick=True):
+        jobs.daily_send()
+    notice = smtp_server.inbox.messages[-1]
+    assert notice.recipients == ["desk@news.example.org"]
+    assert "no edition sent for 2017-11-03" in str(notice.message["Subject"])
+    assert "digest new 2017-11-03" in text_part(notice.message)
