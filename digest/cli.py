@@ -223,6 +223,50 @@ def serve(
     run_server(settings, host, port)
 
 
+@app.command("run")
+def run_service(
+    host: Annotated[
+        str | None, typer.Option("--host", help="Interface for the web pages [web.host].")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="Port [web.port].")
+    ] = None,
+    no_web: Annotated[bool, typer.Option("--no-web", help="Run the scheduler only.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """The long-running service: the scheduler and, in the same process, `digest serve`."""
+    import logging
+    import signal
+    import threading
+
+    from digest.service import run_scheduler
+
+    settings = load_settings(config)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    stop = threading.Event()
+
+    def on_signal(number: int, _frame: object) -> None:
+        logging.getLogger("digest.run").info("signal %d: stopping", number)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    web = None
+    if not no_web:
+        from digest.web.server import background_server
+
+        web = background_server(settings, host or settings.web.host, port or settings.web.port)
+    try:
+        run_scheduler(settings, str(config) if config else None, stop)
+    finally:
+        if web is not None:
+            web.stop()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning our errors into a clear message and exit 1."""
     try:

@@ -43,6 +43,17 @@ _NO_SUCH_USER = re.compile(r"\b5\.1\.(?:1|10)\b")
 _POLL_SECONDS = 2.0
 
 
+_RUNNING: set[Sender] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def stop_all() -> None:
+    """Ask every send running in this process to stop after its current message."""
+    with _RUNNING_LOCK:
+        for sender in _RUNNING:
+            sender.stop.set()
+
+
 class SendBusyError(DigestError):
     """Another process is already sending this edition (SQLite)."""
 
@@ -196,6 +207,15 @@ class Sender:
                     f"the edition {edition.label} is paused ({edition.pause_reason}); "
                     "`digest resume` lets it go on"
                 )
+        with _RUNNING_LOCK:
+            _RUNNING.add(self)
+        try:
+            return self._run_owned(on_progress)
+        finally:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(self)
+
+    def _run_owned(self, on_progress: Callable[[Tally], None] | None) -> SendResult:
         interrupted = False
         with self._owned():
             threads = [

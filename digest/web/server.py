@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import errno
 import socket
+import threading
 
 import uvicorn
 
 from digest.errors import ConfigError
 from digest.settings import Settings
 from digest.web.public import create_app
-from subscribers.db import open_database
+from subscribers.db import Database, open_database
 
 
 def _check_free(host: str, port: int) -> None:
@@ -45,3 +46,35 @@ def serve(settings: Settings, host: str, port: int) -> None:
         )
     finally:
         db.close()
+
+
+class BackgroundServer:
+    """uvicorn serving the web app from a thread of a process that does other work."""
+
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread, db: Database) -> None:
+        self.server = server
+        self.thread = thread
+        self.db = db
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.db.close()
+
+
+def background_server(settings: Settings, host: str, port: int) -> BackgroundServer:
+    _check_free(host, port)
+    db = open_database(settings.database_url)
+    config = uvicorn.Config(
+        create_app(settings, db),
+        host=host,
+        port=port,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.web.forwarded_allow_ips,
+        server_header=False,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="web", daemon=True)
+    thread.start()
+    return BackgroundServer(server, thread, db)

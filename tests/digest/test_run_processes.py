@@ -1,0 +1,133 @@
+"""Two `digest run` services on one database: one schedules; killed, the other takes over."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from digest.editions import EXAMPLE_EDITION
+from subscribers.db import open_database
+from tests.conftest import need_service
+from tests.databases import fresh_postgres
+from tests.digest.test_send import add_subscribers
+
+READERS = ["ann@example.org", "bo@example.org", "cy@example.org"]
+
+
+@contextmanager
+def database(kind: str, tmp_path: Path, postgres_url: str | None) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'digest.db'}"
+        return
+    need_service(postgres_url is not None, "PostgreSQL: set DIGEST_TEST_POSTGRES_URL")
+    assert postgres_url is not None
+    with fresh_postgres(postgres_url) as url:
+        yield url
+
+
+def _service(folder: Path, env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
+    log = (folder / f"{name}.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-c", "from digest.cli import main; main()", "run", "--no-web"],
+        cwd=folder,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 40) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _received(outbox: Path) -> Counter[tuple[str, str]]:
+    if not (outbox / "new").exists():
+        return Counter()
+    return Counter(
+        (str(m["Delivered-To"]), str(m["Message-ID"]).split(".")[0])
+        for m in mailbox.Maildir(outbox, create=False)
+    )
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_standby_takes_over_after_sigkill_and_nobody_gets_two(
+    kind: str, tmp_path: Path, postgres_url: str | None
+) -> None:
+    """One service sends the first edition; killed, the standby sends the next; once each."""
+    editions = tmp_path / "editions"
+    editions.mkdir()
+    shutil.copy(EXAMPLE_EDITION, editions / "2017-11-02.md")
+    text = EXAMPLE_EDITION.read_text().replace("date: 2017-11-02", "date: 2017-11-03")
+    (editions / "2017-11-03.md").write_text(text)
+    with database(kind, tmp_path, postgres_url) as db_url:
+        db = open_database(db_url)
+        add_subscribers(db, tmp_path, READERS)
+        db.close()
+        env = {
+            **os.environ,
+            "DIGEST_DATABASE_URL": db_url,
+            "DIGEST_SECRET_KEY": "run-tests-secret-0123456789",
+            "DIGEST_EDITIONS_DIR": str(editions),
+        }
+        first = _service(tmp_path, env, "first")
+        _wait_for(lambda: "scheduling:" in (tmp_path / "first.log").read_text(), "the leader")
+        second = _service(tmp_path, env, "second")
+        try:
+            _wait_for(lambda: "standing by" in (tmp_path / "second.log").read_text(), "standby")
+            outbox = tmp_path / "outbox"
+
+            def schedule(day: str, seconds: int) -> None:
+                at = (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
+                done = subprocess.run(
+                    [
+                        sys.executable,
+                        "-c",
+                        "from digest.cli import main; main()",
+                        "schedule",
+                        day,
+                        "--at",
+                        at,
+                    ],
+                    cwd=tmp_path,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                assert done.returncode == 0, done.stderr
+
+            schedule("2017-11-02", 3)
+            _wait_for(lambda: sum(_received(outbox).values()) >= 3, "the first edition")
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait()
+            schedule("2017-11-03", 4)
+            _wait_for(lambda: sum(_received(outbox).values()) >= 6, "the second edition", 60)
+            time.sleep(1)  # nothing more may arrive
+            received = _received(outbox)
+            assert received == Counter(
+                (reader, f"<{day}") for reader in READERS for day in ("20171102", "20171103")
+            )
+            assert "scheduling:" in (tmp_path / "second.log").read_text()  # it took over
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=15) == 0
+            assert "stopping" in (tmp_path / "second.log").read_text()
+        finally:
+            for process in (first, second):
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
