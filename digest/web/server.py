@@ -29,21 +29,27 @@ def _check_free(host: str, port: int) -> None:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
+def _server(
+    settings: Settings, db: Database, host: str, port: int, log_level: str
+) -> uvicorn.Server:
+    _check_free(host, port)
+    config = uvicorn.Config(
+        create_app(settings, db),
+        host=host,
+        port=port,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.web.forwarded_allow_ips,
+        server_header=False,
+        log_level=log_level,
+    )
+    return uvicorn.Server(config)
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
     """Serve the public pages until interrupted."""
-    _check_free(host, port)
     db = open_database(settings.database_url)
     try:
-        app = create_app(settings, db)
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            proxy_headers=True,
-            forwarded_allow_ips=settings.web.forwarded_allow_ips,
-            server_header=False,
-            log_level="info",
-        )
+        _server(settings, db, host, port, "info").run()
     finally:
         db.close()
 
@@ -63,18 +69,8 @@ class BackgroundServer:
 
 
 def background_server(settings: Settings, host: str, port: int) -> BackgroundServer:
-    _check_free(host, port)
     db = open_database(settings.database_url)
-    config = uvicorn.Config(
-        create_app(settings, db),
-        host=host,
-        port=port,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.web.forwarded_allow_ips,
-        server_header=False,
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
+    server = _server(settings, db, host, port, "warning")
     thread = threading.Thread(target=server.run, name="web", daemon=True)
     thread.start()
     return BackgroundServer(server, thread, db)
