@@ -100,28 +100,16 @@ def blast(port: int, connections: int, messages: int) -> dict[str, float]:
     It is the example edition composed once by our composer, so it is the same size
     and shape as what ``digest send`` sends.
     """
-    from datetime import UTC, date, datetime
+    from datetime import UTC, datetime
 
-    from digest.compose import EditionComposer
     from digest.content import load_edition
     from digest.editions import EXAMPLE_EDITION
-    from digest.ledger import FrozenEdition, Recipient
-    from digest.links import Links
-    from digest.render import Renderer, render_edition
+    from digest.ledger import Recipient
+    from digest.publish import draft_composer
     from digest.settings import Settings
 
     settings = Settings(secret_key="benchmark-secret-0123456789")
-    rendered = render_edition(Renderer.from_settings(settings), load_edition(EXAMPLE_EDITION))
-    edition = FrozenEdition(
-        id=1,
-        date=date(2017, 11, 2),
-        version=1,
-        subject=rendered.subject,
-        html=rendered.html,
-        text=rendered.text,
-        salt="0123456789abcdef",
-    )
-    composer = EditionComposer(edition, settings, Links.from_settings(settings))
+    composer = draft_composer(settings, load_edition(EXAMPLE_EDITION))
     recipient = Recipient(1, 1, "reader@example.org", "reader@example.org", "Reader", 0)
     raw = composer.compose(recipient, datetime.now(UTC)).raw
     share = [messages // connections + (i < messages % connections) for i in range(connections)]

@@ -19,6 +19,7 @@ from digest.cli_options import ConfigOption, console
 from digest.cli_reads import app as reads_app
 from digest.cli_reads import new as new_edition
 from digest.cli_schedule import app as schedule_app
+from digest.cli_schedule import approve as approve_edition
 from digest.cli_send import register as register_send_commands
 from digest.cli_subscribers import app as subscribers_app
 from digest.content import load_edition
@@ -50,6 +51,7 @@ app.add_typer(subscribers_app, name="subscribers")
 register_send_commands(app)
 app.add_typer(reads_app, name="reads")
 app.add_typer(schedule_app, name="schedule")
+app.command()(approve_edition)
 app.command()(new_edition)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from contextlib import closing
@@ -13,9 +14,11 @@ import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
+from digest import ledger
 from digest.cli_options import ConfigOption, console
-from digest.content import load_edition
+from digest.content import load_edition, parse_date
 from digest.editions import resolve_source
+from digest.errors import DigestError
 from digest.render import Renderer, render_edition
 from digest.schedule import add_send, cancel, job_store, list_jobs, move, parse_at
 from digest.settings import load_settings
@@ -129,3 +132,25 @@ def move_(
 
 def _config(config: object) -> str | None:
     return str(config) if config is not None else None
+
+
+def approve(
+    day: Annotated[str, typer.Argument(help="The edition's date, YYYY-MM-DD.")],
+    config: ConfigOption = None,
+) -> None:
+    """Approve the day's edition (schedule.policy = "approval") so it goes out on time."""
+    settings = load_settings(config)
+    when = parse_date(day)
+    if when is None:
+        raise DigestError(f"{day!r} is not a date: use YYYY-MM-DD")
+    who = getpass.getuser()
+    with closing(open_database(settings.database_url)) as db, db.transaction() as session:
+        fresh = ledger.approve(session, when, who, datetime.now(UTC))
+    policy = settings.schedule.policy
+    note = "" if policy == "approval" else f" (schedule.policy is {policy!r}: not needed)"
+    said = (
+        f"approved the edition of {when.isoformat()}; it goes out at {settings.schedule.daily_at}"
+        if fresh
+        else f"the edition of {when.isoformat()} was already approved"
+    )
+    console().print(said + note, markup=False)

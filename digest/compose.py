@@ -222,10 +222,10 @@ class EditionComposer:
             f"<{unsubscribe_url}>,\r\n <{mailto}>",
         )
 
-    def compose_test(self, email: str, now: datetime) -> Composed:
-        """A test send: "[TEST]" subject, placeholders as in previews, nothing recorded."""
+    def compose_test(self, email: str, now: datetime, prefix: str = "[TEST]") -> Composed:
+        """A test send or draft: prefixed subject, placeholders as in previews, not recorded."""
         values = {**self.preview, "recipient_email": email}
-        skeleton = Skeleton(self.sender, self.reply_to, f"[TEST] {self.subject}", self.list_id)
+        skeleton = Skeleton(self.sender, self.reply_to, f"{prefix} {self.subject}", self.list_id)
         return self._compose(
             skeleton,
             None,

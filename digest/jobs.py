@@ -13,11 +13,12 @@ from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
+from digest import ledger
 from digest.assemble import assemble
 from digest.errors import DigestError
 from digest.ledger import FrozenEdition, source_sha256
 from digest.message import build_message, mailbox, new_message_id, to_bytes
-from digest.publish import freeze_edition, freeze_source, plan_send
+from digest.publish import freeze_edition, freeze_source, plan_send, send_drafts
 from digest.settings import Settings, load_settings
 from digest.transport import TransportError, open_transport
 from subscribers.db import Database, open_database
@@ -93,6 +94,19 @@ def daily_send(config: str | None = None) -> None:
                 log.error("edition of %s not sent: %s", day, reason)
                 notify_editors(settings, f"no edition sent for {day.isoformat()}", reason)
                 return
+            if settings.schedule.policy == "approval":
+                with db.transaction() as session:
+                    approved = ledger.is_approved(session, day)
+                if not approved:
+                    log.warning("edition of %s not approved; not sent", day)
+                    notify_editors(
+                        settings,
+                        f"the edition of {day.isoformat()} was not approved and was not sent",
+                        f"Nobody ran `digest approve {day.isoformat()}` before "
+                        f"{settings.schedule.daily_at}. To send it now: "
+                        f"`digest send {day.isoformat()}`.",
+                    )
+                    return
             text = assembled.path.read_text(encoding="utf-8")
             reads = "\n".join(read.url for read in assembled.edition.reads)
             frozen = freeze_edition(
@@ -108,6 +122,35 @@ def daily_send(config: str | None = None) -> None:
     except (DigestError, AudienceError) as exc:
         log.error("daily edition of %s failed: %s", day, exc)
         notify_editors(settings, f"the edition of {day.isoformat()} did not go out", str(exc))
+
+
+def daily_draft(config: str | None = None) -> None:
+    """approval policy: assemble today's edition and email it to the editors as a draft."""
+    settings = _settings(config)
+    day = datetime.now(settings.schedule.zone).date()
+    log.info("draft of the edition of %s is due", day)
+    try:
+        with closing(open_database(settings.database_url)) as db, db.transaction() as session:
+            assembled = assemble(session, settings, day, datetime.now(UTC))
+        if assembled.edition is None:
+            reason = assembled.reason or "it could not be assembled"
+            notify_editors(settings, f"no draft for {day.isoformat()}", reason)
+            return
+        send_drafts(settings, assembled.edition, list(settings.schedule.editors), "[DRAFT]")
+        subject = assembled.edition.subject
+        problems = "\n".join(f"- {p}" for p in assembled.problems)
+        notify_editors(
+            settings,
+            f"draft of {day.isoformat()}: approve it to send at {settings.schedule.daily_at}",
+            f"The draft of {day.isoformat()} is in your inbox, subject '[DRAFT] "
+            f"{subject}'.\nTo send it at {settings.schedule.daily_at}: "
+            f"`digest approve {day.isoformat()}`"
+            + (f"\n\nProblems while assembling:\n{problems}" if problems else ""),
+        )
+        log.info("draft of %s sent to %d editor(s)", day, len(settings.schedule.editors))
+    except (DigestError, AudienceError) as exc:
+        log.error("draft of %s failed: %s", day, exc)
+        notify_editors(settings, f"no draft for {day.isoformat()}", str(exc))
 
 
 def _deliver(db: Database, settings: Settings, label: str, edition: FrozenEdition) -> None:

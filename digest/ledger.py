@@ -87,6 +87,28 @@ class FrozenEdition(Base):
         return self.date.isoformat() + (f" (version {self.version})" if self.version > 1 else "")
 
 
+class Approval(Base):
+    """An editor approved the edition of a date (``schedule.policy = "approval"``)."""
+
+    __tablename__ = "approvals"
+
+    date: Mapped[date] = mapped_column(Date, primary_key=True)
+    approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    approved_by: Mapped[str] = mapped_column(String(200))
+
+
+def approve(session: Session, day: date, who: str, now: datetime) -> bool:
+    """Record approval of ``day``'s edition; False if it was approved already."""
+    if session.get(Approval, day) is not None:
+        return False
+    session.add(Approval(date=day, approved_at=now, approved_by=who[:200]))
+    return True
+
+
+def is_approved(session: Session, day: date) -> bool:
+    return session.get(Approval, day) is not None
+
+
 def _delivery_status() -> Enum:
     return Enum(
         DeliveryStatus, name="delivery_status", values_callable=lambda e: [m.value for m in e]

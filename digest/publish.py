@@ -155,10 +155,8 @@ def plan_send(
     return SendPlan(sender, open_rows, counts, description)
 
 
-def send_test(settings: Settings, source: str, to: str) -> tuple[str, str]:
-    """Send SOURCE as it is now to one address, "[TEST]" in the subject; nothing recorded."""
-    path = resolve_source(source, settings.editions_dir)
-    edition = load_edition(path)
+def draft_composer(settings: Settings, edition: Edition) -> EditionComposer:
+    """A composer for ``edition`` as it is now, not frozen: for test sends and drafts."""
     rendered = render_edition(Renderer.from_settings(settings), edition)
     draft = FrozenEdition(
         id=0,
@@ -167,13 +165,29 @@ def send_test(settings: Settings, source: str, to: str) -> tuple[str, str]:
         subject=rendered.subject,
         html=rendered.html,
         text=rendered.text,
-        salt="test",
+        salt="draft",
     )
-    composer = EditionComposer(draft, settings, Links.from_settings(settings))
-    composed = composer.compose_test(to, datetime.now(UTC))
+    return EditionComposer(draft, settings, Links.from_settings(settings))
+
+
+def send_drafts(
+    settings: Settings, edition: Edition, to: list[str], prefix: str
+) -> tuple[str, list[str]]:
+    """Send ``edition`` as it is now to each address, ``prefix`` before the subject."""
+    composer = draft_composer(settings, edition)
     transport = open_transport(settings.delivery_url, settings.delivery.timeout_seconds)
+    replies = []
     try:
-        sent = transport.send(composed.raw, composed.envelope_from, to)
+        for address in to:
+            composed = composer.compose_test(address, datetime.now(UTC), prefix=prefix)
+            replies.append(transport.send(composed.raw, composed.envelope_from, address).reply)
     finally:
         transport.close()
-    return transport.description, sent.reply
+    return transport.description, replies
+
+
+def send_test(settings: Settings, source: str, to: str) -> tuple[str, str]:
+    """Send SOURCE as it is now to one address, "[TEST]" in the subject; nothing recorded."""
+    edition = load_edition(resolve_source(source, settings.editions_dir))
+    where, [reply] = send_drafts(settings, edition, [to], "[TEST]")
+    return where, reply

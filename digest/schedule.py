@@ -188,13 +188,14 @@ def install_daily_jobs(
 ) -> None:
     """The daily jobs as the settings say, replacing any stored ones (or removing them: off)."""
     schedule = settings.schedule
-    if schedule.policy == "approval":
-        raise ScheduleError(
-            "schedule.policy 'approval' is not available yet in this version; use 'auto' or 'off'"
-        )
     wanted = {}
     if schedule.policy != "off":
         wanted[DAILY_SEND_ID] = ("digest.jobs:daily_send", daily_trigger(schedule))
+    if schedule.policy == "approval":
+        wanted[DAILY_ASSEMBLE_ID] = (
+            "digest.jobs:daily_draft",
+            daily_trigger(schedule, schedule.assemble_at),
+        )
     for job_id in (DAILY_SEND_ID, DAILY_ASSEMBLE_ID):
         if job_id in wanted:
             func, trigger = wanted[job_id]

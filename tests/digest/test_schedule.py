@@ -143,3 +143,41 @@ def test_daily_job_assembles_with_reads_and_tells_editors_when_there_is_no_file(
     assert notice.recipients == ["desk@news.example.org"]
     assert "no edition sent for 2017-11-03" in str(notice.message["Subject"])
     assert "digest new 2017-11-03" in text_part(notice.message)
+
+
+def test_approval_policy_skips_unapproved_and_sends_approved(
+    newsroom: Path,
+    db: Database,
+    smtp_server: SMTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Editors get a [DRAFT]; without `digest approve` nothing goes out, with it the edition does."""
+    monkeypatch.setenv("DIGEST_SCHEDULE__POLICY", "approval")
+    add_subscribers(db, newsroom, ["ann@example.org"])
+    text = (newsroom / "editions" / "2017-11-02.md").read_text()
+    (newsroom / "editions" / "2017-11-03.md").write_text(
+        text.replace("date: 2017-11-02", "date: 2017-11-03")
+    )
+    inbox = smtp_server.inbox
+    with time_machine.travel(datetime(2017, 11, 2, 6, 0, tzinfo=UTC), tick=True):
+        jobs.daily_draft()
+    draft, notice = inbox.messages
+    assert draft.recipients == notice.recipients == ["desk@news.example.org"]
+    assert str(draft.message["Subject"]) == "[DRAFT] Executive Summary for November 2nd"
+    assert "digest approve 2017-11-02" in text_part(notice.message)
+    with time_machine.travel(datetime(2017, 11, 2, 7, 0, tzinfo=UTC), tick=True):
+        jobs.daily_send()
+    skipped = inbox.messages[-1]
+    assert skipped.recipients == ["desk@news.example.org"]
+    assert "was not approved and was not sent" in str(skipped.message["Subject"])
+    assert not any(m.recipients == ["ann@example.org"] for m in inbox.messages)
+
+    code, out, _ = run(["approve", "2017-11-03"], capsys)
+    assert code == 0 and "approved the edition of 2017-11-03" in out
+    with time_machine.travel(datetime(2017, 11, 3, 7, 0, tzinfo=UTC), tick=True):
+        jobs.daily_send()
+    sent = [m for m in inbox.messages if m.recipients == ["ann@example.org"]]
+    assert len(sent) == 1 and str(sent[0].message["Subject"]) == (
+        "Executive Summary for November 3rd"
+    )

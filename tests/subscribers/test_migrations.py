@@ -13,6 +13,7 @@ TABLES = {
     "deliveries",
     "reads",
     "apscheduler_jobs",
+    "approvals",
 }
 
 
