@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -181,3 +182,55 @@ def test_approval_policy_skips_unapproved_and_sends_approved(
     assert len(sent) == 1 and str(sent[0].message["Subject"]) == (
         "Executive Summary for November 3rd"
     )
+
+
+def test_missed_jobs_run_inside_the_grace_period_and_are_reported_outside_it(
+    newsroom: Path, db: Database, smtp_server: SMTPServer
+) -> None:
+    """Back after downtime: a send due 10 min ago goes out once; one due 2 h ago is reported."""
+    import threading
+    from contextlib import closing
+
+    from digest.schedule import add_send, job_store
+    from digest.service import run_scheduler
+    from digest.settings import load_settings
+    from subscribers.db import open_database
+
+    add_subscribers(db, newsroom, ["ann@example.org", "bo@example.org"])
+    text = (newsroom / "editions" / "2017-11-02.md").read_text()
+    (newsroom / "editions" / "2017-11-03.md").write_text(
+        text.replace("date: 2017-11-02", "date: 2017-11-03")
+    )
+    settings = load_settings()
+    assert settings.schedule.grace_minutes == 60
+    now = datetime.now(UTC)
+    with (
+        closing(open_database(settings.database_url)) as store,
+        job_store(store, settings) as jobs_,
+    ):
+        add_send(jobs_, date(2017, 11, 2), "2017-11-02", now - timedelta(minutes=10), None)
+        add_send(jobs_, date(2017, 11, 3), "2017-11-03", now - timedelta(hours=2), None)
+    stop = threading.Event()
+    service = threading.Thread(target=run_scheduler, args=(settings, None, stop))
+    service.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            subjects = [str(m.message["Subject"]) for m in smtp_server.inbox.messages]
+            if (
+                any("send-2017-11-03 was missed" in s for s in subjects)
+                and subjects.count("Executive Summary for November 2nd") == 2
+            ):
+                break
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        service.join(timeout=30)
+    received = [(m.recipients[0], str(m.message["Subject"])) for m in smtp_server.inbox.messages]
+    assert sorted(r for r in received if r[0] != "desk@news.example.org") == [
+        ("ann@example.org", "Executive Summary for November 2nd"),
+        ("bo@example.org", "Executive Summary for November 2nd"),
+    ]
+    [notice] = [m for m in smtp_server.inbox.messages if m.recipients == ["desk@news.example.org"]]
+    assert "job send-2017-11-03 was missed" in str(notice.message["Subject"])
+    assert "not run late" in text_part(notice.message)
