@@ -84,9 +84,22 @@ def daily_trigger(settings: ScheduleSettings, at: str | None = None) -> CronTrig
     return CronTrigger(hour=int(hour), minute=int(minute), timezone=settings.zone)
 
 
-def make_scheduler(db: Database, settings: Settings) -> BackgroundScheduler:
+class _StoreOnlyScheduler(BackgroundScheduler):  # type: ignore[misc]  # untyped base
+    """Reads and writes the job store; never looks for due jobs, never runs or drops one.
+
+    A stopped APScheduler 3 thread can still process due jobs once on its way out
+    (and remove a date job it could not submit), so the commands use this instead.
+    """
+
+    def _main_loop(self) -> None:
+        return
+
+
+def make_scheduler(
+    db: Database, settings: Settings, kind: type[BackgroundScheduler] = BackgroundScheduler
+) -> BackgroundScheduler:
     grace = settings.schedule.grace_minutes * 60
-    return BackgroundScheduler(
+    return kind(
         jobstores={"default": SQLAlchemyJobStore(engine=db.engine, tablename=JOBS_TABLE)},
         timezone=settings.schedule.zone,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace or 1},
@@ -95,8 +108,8 @@ def make_scheduler(db: Database, settings: Settings) -> BackgroundScheduler:
 
 @contextmanager
 def job_store(db: Database, settings: Settings) -> Iterator[BackgroundScheduler]:
-    """The stored jobs, through a scheduler that is started paused: nothing runs here."""
-    scheduler = make_scheduler(db, settings)
+    """The stored jobs, through a scheduler that never processes them: nothing runs here."""
+    scheduler = make_scheduler(db, settings, _StoreOnlyScheduler)
     scheduler.start(paused=True)
     try:
         yield scheduler

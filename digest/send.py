@@ -294,7 +294,8 @@ class Sender:
             return False
         if not counts[DeliveryStatus.deferred] or not self.wait_for_retries:
             return True
-        assert retry_at is not None
+        if retry_at is None:  # another thread took the deferred rows meanwhile
+            return False
         delay = (as_utc(retry_at) - self.clock()).total_seconds()
         self.stop.wait(min(max(delay, 0.05), _POLL_SECONDS))
         return False

@@ -234,3 +234,27 @@ def test_missed_jobs_run_inside_the_grace_period_and_are_reported_outside_it(
     [notice] = [m for m in smtp_server.inbox.messages if m.recipients == ["desk@news.example.org"]]
     assert "job send-2017-11-03 was missed" in str(notice.message["Subject"])
     assert "not run late" in text_part(notice.message)
+
+
+def test_commands_never_run_or_drop_a_due_job(
+    newsroom: Path, capsys: pytest.CaptureFixture[str], smtp_server: SMTPServer
+) -> None:
+    """Listing while a send is overdue (service down) leaves it for the service, untouched."""
+    from contextlib import closing
+
+    from digest.schedule import add_send, job_store
+    from digest.settings import load_settings
+    from subscribers.db import open_database
+
+    settings = load_settings()
+    with (
+        closing(open_database(settings.database_url)) as store,
+        job_store(store, settings) as jobs_,
+    ):
+        past = datetime.now(UTC) - timedelta(minutes=5)
+        add_send(jobs_, date(2017, 11, 2), "2017-11-02", past, None)
+    for _ in range(2):
+        code, out, _ = run(["schedule", "list", "--format", "json"], capsys)
+        assert code == 0 and [job["id"] for job in json.loads(out)] == ["send-2017-11-02"]
+    time.sleep(0.5)
+    assert smtp_server.inbox.messages == []
