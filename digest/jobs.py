@@ -153,6 +153,21 @@ def daily_draft(config: str | None = None) -> None:
         notify_editors(settings, f"no draft for {day.isoformat()}", str(exc))
 
 
+def resume_sends(config: str | None = None) -> None:
+    """At start: go on with every send a stop or crash left unfinished (not paused ones)."""
+    settings = _settings(config)
+    with closing(open_database(settings.database_url)) as db:
+        with db.transaction() as session:
+            unfinished = ledger.unfinished(session, paused=False)
+            session.expunge_all()
+        for edition in unfinished:
+            log.info("resuming the unfinished send of %s", edition.label)
+            try:
+                _deliver(db, settings, edition.label, edition)
+            except (DigestError, AudienceError) as exc:
+                log.error("could not resume %s: %s", edition.label, exc)
+
+
 def _deliver(db: Database, settings: Settings, label: str, edition: FrozenEdition) -> None:
     plan = plan_send(db, settings, edition)
     if plan.open_rows == 0:

@@ -126,6 +126,12 @@ def run_scheduler(settings: Settings, config: str | None, stop: threading.Event)
             scheduler.add_job(
                 _noop, "interval", seconds=WAKE_SECONDS, id="wake", jobstore="internal"
             )
+            scheduler.add_job(  # sends a stop or crash interrupted go on now
+                "digest.jobs:resume_sends",
+                id="resume-unfinished",
+                kwargs={"config": config},
+                jobstore="internal",
+            )
             scheduler.resume()
             log.info(
                 "scheduling: daily edition %s (%s, policy %s); %d stored job(s)",

@@ -22,6 +22,7 @@ from subscribers.db import open_database
 from tests.conftest import need_service
 from tests.databases import fresh_postgres
 from tests.digest.test_send import add_subscribers
+from tests.mailserver import SMTPServer
 
 READERS = ["ann@example.org", "bo@example.org", "cy@example.org"]
 
@@ -131,3 +132,65 @@ def test_standby_takes_over_after_sigkill_and_nobody_gets_two(
                 if process.poll() is None:
                     process.kill()
                     process.wait()
+
+
+def test_sigterm_mid_send_stops_cleanly_and_the_next_start_finishes_it(
+    tmp_path: Path, smtp_server: SMTPServer
+) -> None:
+    """SIGTERM during a send of 1,500: exit 0 within seconds; restarted, it sends the rest once."""
+    editions = tmp_path / "editions"
+    editions.mkdir()
+    shutil.copy(EXAMPLE_EDITION, editions / "2017-11-02.md")
+    db_url = f"sqlite:///{tmp_path / 'digest.db'}"
+    readers = [f"r{i:04d}@example.org" for i in range(1500)]
+    db = open_database(db_url)
+    add_subscribers(db, tmp_path, readers)
+    db.close()
+    env = {
+        **os.environ,
+        "DIGEST_DATABASE_URL": db_url,
+        "DIGEST_DELIVERY_URL": smtp_server.url,
+        "DIGEST_SECRET_KEY": "run-tests-secret-0123456789",
+        "DIGEST_EDITIONS_DIR": str(editions),
+        "DIGEST_DELIVERY__CONNECTIONS": "2",
+    }
+    first = _service(tmp_path, env, "first")
+    try:
+        _wait_for(lambda: "scheduling:" in (tmp_path / "first.log").read_text(), "the service")
+        at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat(timespec="seconds")
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from digest.cli import main; main()",
+                "schedule",
+                "2017-11-02",
+                "--at",
+                at,
+            ],
+            cwd=tmp_path,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        _wait_for(lambda: len(smtp_server.inbox.messages) >= 300, "the send to start")
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=15) == 0
+        stopped_at = len(smtp_server.inbox.messages)
+        assert stopped_at < 1500
+        time.sleep(0.5)
+        assert len(smtp_server.inbox.messages) == stopped_at  # nothing after the stop
+        second = _service(tmp_path, env, "second")
+        try:
+            _wait_for(lambda: len(smtp_server.inbox.messages) >= 1500, "the rest", 120)
+            time.sleep(1)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=15)
+        received = Counter(r for m in smtp_server.inbox.messages for r in m.recipients)
+        assert set(received) == set(readers) and max(received.values()) == 1
+        assert "resuming the unfinished send of 2017-11-02" in (tmp_path / "second.log").read_text()
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
