@@ -20,6 +20,7 @@ from tests.digest.test_cli import run
 from tests.digest.test_cli_send import desk  # noqa: F401
 from tests.digest.test_send import add_subscribers
 from tests.mailserver import SMTPServer, text_part
+from tests.webserver import Site
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
@@ -258,3 +259,29 @@ def test_commands_never_run_or_drop_a_due_job(
         assert code == 0 and [job["id"] for job in json.loads(out)] == ["send-2017-11-02"]
     time.sleep(0.5)
     assert smtp_server.inbox.messages == []
+
+
+def test_broken_and_slow_feeds_are_told_to_editors_and_the_edition_still_goes(
+    newsroom: Path,
+    db: Database,
+    smtp_server: SMTPServer,
+    site: Site,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Feed trouble at 07:00 doesn't stop the edition; the editors get what went wrong."""
+    broken = site.page("/broken.xml", "<rss><channel><item><title>x</ti", kind="text/xml")
+    slow = site.slow("/slow.xml", 2)
+    monkeypatch.setenv("DIGEST_READS__FEEDS", json.dumps([broken, slow]))
+    monkeypatch.setenv("DIGEST_READS__FETCH_TIMEOUT_SECONDS", "0.5")
+    add_subscribers(db, newsroom, ["ann@example.org"])
+    with time_machine.travel(datetime(2017, 11, 2, 7, 0, tzinfo=UTC), tick=True):
+        jobs.daily_send()
+    by_recipient = {m.recipients[0]: m for m in smtp_server.inbox.messages}
+    assert str(by_recipient["ann@example.org"].message["Subject"]) == (
+        "Executive Summary for November 2nd"
+    )
+    notice = by_recipient["desk@news.example.org"]
+    assert "went out with problems" in str(notice.message["Subject"])
+    body = text_part(notice.message)
+    assert broken in body and "could not be read" in body
+    assert "did not answer within 0.5 s" in body
