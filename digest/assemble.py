@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from digest.confirmations import as_utc
 from digest.content import load_edition
 from digest.edition import Edition
 from digest.errors import EditionError
@@ -38,12 +39,13 @@ def edition_path(settings: Settings, day: date) -> Path:
 
 def last_sent_at(session: Session, before: date) -> datetime | None:
     """When the previous edition was frozen: feed entries older than that were seen."""
-    return session.scalar(
+    frozen_at = session.scalar(
         select(FrozenEdition.frozen_at)
         .where(FrozenEdition.date < before)
         .order_by(FrozenEdition.date.desc(), FrozenEdition.version.desc())
         .limit(1)
     )
+    return as_utc(frozen_at) if frozen_at is not None else None
 
 
 def assemble(

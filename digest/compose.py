@@ -72,7 +72,9 @@ class DkimKey:
                 f"cannot read the DKIM key {delivery.dkim_private_key_file}: {exc.strerror}"
             ) from exc
         domain = delivery.dkim_domain or sender_domain
-        return cls(delivery.dkim_selector.encode(), domain.encode(), key)
+        signer = cls(delivery.dkim_selector.encode(), domain.encode(), key)
+        signer.sign(b"From: check@" + domain.encode() + b"\r\nSubject: key check\r\n\r\nx\r\n")
+        return signer  # the key works: a bad one is refused here, not mid-send
 
     def sign(self, raw: bytes) -> bytes:
         try:

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.engine import CursorResult
 
 from digest.links import Links
 from digest.message import build_message, mailbox, new_message_id, to_bytes
@@ -101,15 +103,43 @@ class Confirmations:
         return transport.send(raw, sender, subscriber.email)
 
     def send_one(self, db: Database, transport: Transport, subscriber_id: int) -> bool:
-        """Send to one subscriber if still due (re-checked now); True if sent."""
+        """Send to one subscriber if still due; True if sent.
+
+        The send is claimed first by a conditional update of ``confirmation_sent_at``,
+        so two requests at once (two form posts) send one email, not two.
+        """
+        now = datetime.now(UTC)
         with db.transaction() as session:
             subscriber = session.get(Subscriber, subscriber_id)
-            now = datetime.now(UTC)
             if subscriber is None or not self.is_due(subscriber, now):
                 return False
+            previous = subscriber.confirmation_sent_at
+            claimed = session.execute(
+                update(Subscriber)
+                .where(
+                    Subscriber.id == subscriber_id,
+                    Subscriber.status == Status.pending,
+                    or_(
+                        Subscriber.confirmation_sent_at.is_(None),
+                        Subscriber.confirmation_sent_at <= now - self.resend,
+                    ),
+                )
+                .values(confirmation_sent_at=now)
+                .execution_options(synchronize_session=False)  # SQLite's naive datetimes
+            )
+            if cast(CursorResult[Any], claimed).rowcount != 1:
+                return False
             session.expunge(subscriber)
-        self.send(transport, subscriber, now)
-        _mark_sent(db, [subscriber_id], now)
+        try:
+            self.send(transport, subscriber, now)
+        except BaseException:
+            with db.transaction() as session:  # not sent: due again
+                session.execute(
+                    update(Subscriber)
+                    .where(Subscriber.id == subscriber_id)
+                    .values(confirmation_sent_at=previous)
+                )
+            raise
         return True
 
     def send_due(

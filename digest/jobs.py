@@ -72,8 +72,8 @@ def scheduled_send(edition: str, source: str, config: str | None = None) -> None
         with closing(open_database(settings.database_url)) as db:
             frozen = freeze_source(db, settings, source)
             _deliver(db, settings, frozen.edition.label, frozen.edition)
-    except (DigestError, AudienceError) as exc:
-        log.error("scheduled send of %s failed: %s", edition, exc)
+    except Exception as exc:  # any failure: logged and told; the service keeps running
+        log.exception("scheduled send of %s failed", edition)
         notify_editors(settings, f"the scheduled send of {edition} did not go out", str(exc))
 
 
@@ -108,9 +108,8 @@ def daily_send(config: str | None = None) -> None:
                     )
                     return
             text = assembled.path.read_text(encoding="utf-8")
-            reads = "\n".join(read.url for read in assembled.edition.reads)
             frozen = freeze_edition(
-                db, settings, assembled.edition, str(assembled.path), source_sha256(text + reads)
+                db, settings, assembled.edition, str(assembled.path), source_sha256(text)
             )
             if assembled.problems:
                 notify_editors(
@@ -119,8 +118,8 @@ def daily_send(config: str | None = None) -> None:
                     "\n".join(assembled.problems),
                 )
             _deliver(db, settings, frozen.edition.label, frozen.edition)
-    except (DigestError, AudienceError) as exc:
-        log.error("daily edition of %s failed: %s", day, exc)
+    except Exception as exc:  # any failure: logged and told; the service keeps running
+        log.exception("daily edition of %s failed", day)
         notify_editors(settings, f"the edition of {day.isoformat()} did not go out", str(exc))
 
 
@@ -148,8 +147,8 @@ def daily_draft(config: str | None = None) -> None:
             + (f"\n\nProblems while assembling:\n{problems}" if problems else ""),
         )
         log.info("draft of %s sent to %d editor(s)", day, len(settings.schedule.editors))
-    except (DigestError, AudienceError) as exc:
-        log.error("draft of %s failed: %s", day, exc)
+    except Exception as exc:  # any failure: logged and told; the service keeps running
+        log.exception("draft of %s failed", day)
         notify_editors(settings, f"no draft for {day.isoformat()}", str(exc))
 
 

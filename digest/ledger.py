@@ -198,6 +198,18 @@ def freeze(
     )
     session.add(frozen)
     session.flush()
+    if existing is not None:  # the new version replaces the old for those still waiting
+        older = select(FrozenEdition.id).where(
+            FrozenEdition.date == edition.date, FrozenEdition.id != frozen.id
+        )
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.edition_id.in_(older),
+                Delivery.status.in_([DeliveryStatus.pending, DeliveryStatus.deferred]),
+            )
+            .values(status=DeliveryStatus.skipped)
+        )
     enqueue(session, frozen.id)
     return Frozen(frozen, True, False)
 

@@ -5,7 +5,9 @@ due rows, then for each row composes the message, waits for the shared rate
 limit, sends, and records the outcome in its own short transaction before the
 next send. So at any moment at most one message per connection is handed over
 but not yet recorded: after a crash that is the only message that can arrive
-twice.
+twice. (The other case SMTP itself leaves open: a server that drops the
+connection after taking the message but before answering. That delivery is
+deferred, not resent at once, and its retry may duplicate it.)
 
 Only one process may own an edition's send on SQLite (a lock file beside the
 database). On PostgreSQL each sender holds an advisory lock on its own key for
@@ -47,11 +49,20 @@ _RUNNING: set[Sender] = set()
 _RUNNING_LOCK = threading.Lock()
 
 
+_STOPPING = threading.Event()
+
+
 def stop_all() -> None:
-    """Ask every send running in this process to stop after its current message."""
+    """Stop every send in this process after its current message; start no new one."""
     with _RUNNING_LOCK:
+        _STOPPING.set()
         for sender in _RUNNING:
             sender.stop.set()
+
+
+def allow_sends() -> None:
+    """After a stop has completed (the service is down), sends may start again."""
+    _STOPPING.clear()
 
 
 class SendBusyError(DigestError):
@@ -145,6 +156,7 @@ class Sender:
         self.stop = threading.Event()
         self.rate = RateLimit(settings.rate_per_second)
         self.pause_reason: str | None = None
+        self.failure: BaseException | None = None
         self._rng = random.Random()
 
     # ---- ownership ---------------------------------------------------------------
@@ -209,6 +221,8 @@ class Sender:
                 )
         with _RUNNING_LOCK:
             _RUNNING.add(self)
+            if _STOPPING.is_set():  # the process is shutting down: claim nothing
+                self.stop.set()
         try:
             return self._run_owned(on_progress)
         finally:
@@ -237,6 +251,11 @@ class Sender:
                     thread.join()
         if on_progress is not None:
             on_progress(self.tally)
+        if self.failure is not None:
+            raise DigestError(
+                f"sending stopped: {self.failure}; what was sent is recorded, and "
+                "`digest send` resumes once the cause is fixed"
+            ) from self.failure
         tally = self.tally
         return SendResult(
             tally.sent, tally.deferred, tally.failed, tally.skipped, self.pause_reason, interrupted
@@ -273,12 +292,17 @@ class Sender:
                     if self.stop.is_set():
                         self._unclaim(batch[index:])
                         break
-                    if transport is None:
-                        transport = self.transport_factory()
-                    self._deliver(transport, recipient)
-        except BaseException:
+                    try:
+                        if transport is None:
+                            transport = self.transport_factory()
+                        self._deliver(transport, recipient)
+                    except BaseException:
+                        self._unclaim(batch[index:])  # not sent: back to pending
+                        raise
+        except BaseException as exc:
+            # Any thread's failure stops them all; run() reports it.
             self.stop.set()
-            raise
+            self.failure = self.failure or exc
         finally:
             if transport is not None:
                 transport.close()

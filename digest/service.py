@@ -142,7 +142,9 @@ def run_scheduler(settings: Settings, config: str | None, stop: threading.Event)
             )
             stop.wait()
             log.info("stopping: sends in progress stop between batches and resume next start")
+            scheduler.pause()  # no job starts from now on
             send.stop_all()
             scheduler.shutdown(wait=True)
+            send.allow_sends()
     finally:
         db.close()

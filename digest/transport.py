@@ -108,6 +108,7 @@ class SMTPTransport:
         self.timeout = timeout
         self.description = f"the SMTP server {target.host}:{target.port}"
         self._smtp: smtplib.SMTP | None = None
+        self._body_sent = False
 
     def _connect(self) -> smtplib.SMTP:
         target = self.target
@@ -150,6 +151,13 @@ class SMTPTransport:
                     raise TransportError(str(exc), code=421) from exc
             except (TimeoutError, smtplib.SMTPServerDisconnected, ConnectionError) as exc:
                 self._drop()
+                if self._body_sent:
+                    # The message went over but its answer was lost: it may have been
+                    # accepted, so no immediate resend; the caller decides (a retry later).
+                    raise TransportError(
+                        f"{self.description} dropped the connection after the message was "
+                        f"sent, before answering: {exc}"
+                    ) from exc
                 if attempt == 2:
                     raise TransportError(
                         f"{self.description} closed the connection: {exc}"
@@ -157,6 +165,7 @@ class SMTPTransport:
         raise AssertionError("unreachable")
 
     def _transaction(self, smtp: smtplib.SMTP, raw: bytes, sender: str, recipient: str) -> Sent:
+        self._body_sent = False
         utf8 = needs_smtputf8(sender, recipient)
         options: list[str] = []
         if utf8:
@@ -173,6 +182,7 @@ class SMTPTransport:
         code, reply = smtp.rcpt(recipient)
         if code not in (250, 251):
             self._refused(recipient, code, reply, smtp)
+        self._body_sent = True  # from here on, a lost answer may mean it was accepted
         try:
             code, reply = smtp.data(raw)
         except smtplib.SMTPDataError as exc:  # refused DATA itself (no 354)

@@ -105,6 +105,20 @@ class Stored:
     status: Status
     attributes: dict[str, Any]
     status_changed_at: datetime
+    left_before: bool = False  # was unsubscribed, bounced or complained at some point
+
+
+def has_left_before(session: Session, subscriber_ids: list[int]) -> set[int]:
+    """Which of these subscribers ever unsubscribed, bounced or complained."""
+    if not subscriber_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(StatusChange.subscriber_id)
+            .where(StatusChange.subscriber_id.in_(subscriber_ids), StatusChange.new.in_(LEFT))
+            .distinct()
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -187,6 +201,11 @@ def plan_join(
     new_name = name if name else stored.name
     merged = {**stored.attributes, **attributes} if attributes else stored.attributes
     activate = stored.status is Status.pending and confirmed and not by_person
+    if activate and stored.left_before:
+        raise SuppressedError(
+            f"{stored.email} left the list before and is waiting for their own "
+            "confirmation; only the person can make the subscription active again"
+        )
     changed = new_name != stored.name or merged != stored.attributes or activate
     return JoinPlan(
         Outcome.updated if changed else Outcome.unchanged,
@@ -225,6 +244,7 @@ def join(
             existing.status,
             existing.attributes,
             existing.status_changed_at,
+            bool(has_left_before(session, [existing.id])),
         )
     )
     suppressed = evidence.method is not ConsentMethod.web_form and is_suppressed(

@@ -20,7 +20,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from subscribers.addresses import Address, parse_address, suppression_hash
-from subscribers.audience import ConsentEvidence, Outcome, Stored, plan_join
+from subscribers.audience import ConsentEvidence, Outcome, Stored, has_left_before, plan_join
 from subscribers.db import Database
 from subscribers.errors import AddressError, AudienceError, SuppressedError
 from subscribers.models import (
@@ -310,6 +310,17 @@ def _write_batch(
                     found.email, found.name, found.status, found.attributes, found.status_changed_at
                 )
                 state[found.email_key] = _Row(found.email_key, found.email, stored, found.id)
+            waiting = {
+                entry.subscriber_id: entry
+                for entry in state.values()
+                if entry.subscriber_id is not None
+                and entry.stored is not None
+                and entry.stored.status is Status.pending
+            }
+            for left in has_left_before(session, list(waiting)):
+                entry = waiting[left]
+                if entry.stored is not None:
+                    entry.stored = replace(entry.stored, left_before=True)
             hashes = {suppression_hash(key): key for key in keys}
             suppressed = {
                 hashes[digest]
@@ -354,6 +365,7 @@ def _write_batch(
                 plan.status,
                 plan.attributes,
                 now if plan.status_reason is not None else old.status_changed_at if old else now,
+                old.left_before if old else False,
             )
         pending = _flush(session, state, now, evidence)
     return counts, rejected, pending

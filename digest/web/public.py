@@ -22,6 +22,7 @@ from typing import Annotated
 import jinja2
 from fastapi import BackgroundTasks, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from sqlalchemy.exc import IntegrityError
 from starlette.middleware.base import RequestResponseEndpoint
 
 from digest.confirmations import Confirmations
@@ -142,13 +143,20 @@ def create_app(settings: Settings, db: Database) -> FastAPI:
             ip=ip,
             user_agent=request.headers.get("user-agent", "")[:500] or None,
         )
-        with db.transaction() as session:
-            joined = audience.join(
-                session, address, datetime.now(UTC), evidence, name=name.strip() or None
-            )
-            session.flush()
-            if joined.needs_confirmation:
-                tasks.add_task(site.send_confirmation, joined.subscriber.id)
+        for attempt in (1, 2):
+            try:
+                with db.transaction() as session:
+                    joined = audience.join(
+                        session, address, datetime.now(UTC), evidence, name=name.strip() or None
+                    )
+                    session.flush()
+                    subscriber_id = joined.subscriber.id
+                break
+            except IntegrityError:  # the same new address posted twice at once: join again
+                if attempt == 2:
+                    raise
+        if joined.needs_confirmation:
+            tasks.add_task(site.send_confirmation, subscriber_id)
         return site.page("check_inbox")
 
     @app.get("/confirm/{token}", response_class=HTMLResponse)

@@ -70,7 +70,11 @@ class BackgroundServer:
 
 def background_server(settings: Settings, host: str, port: int) -> BackgroundServer:
     db = open_database(settings.database_url)
-    server = _server(settings, db, host, port, "warning")
+    try:
+        server = _server(settings, db, host, port, "warning")
+    except BaseException:
+        db.close()
+        raise
     thread = threading.Thread(target=server.run, name="web", daemon=True)
     thread.start()
     return BackgroundServer(server, thread, db)

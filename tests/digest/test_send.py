@@ -200,6 +200,8 @@ def test_a_changed_file_is_a_new_edition_only_when_asked(
     assert frozen.edition.subject == "Executive Summary for November 2nd"
     result = send(db, settings, new_version=True)
     assert result.sent == 1
+    with db.transaction() as session:  # nothing of version 1 is left to go out later
+        assert not ledger.unfinished(session, paused=False)
     assert [m.message["Subject"] for m in smtp_server.inbox.messages] == [
         "Executive Summary for November 2nd",
         "Corrected",
@@ -303,3 +305,40 @@ def test_rate_limit_spaces_sends_out() -> None:
     unlimited: list[float] = []
     RateLimit(0, sleep=unlimited.append).wait()
     assert unlimited == []
+
+
+def test_a_crash_inside_a_sender_thread_is_reported_and_leaves_nothing_claimed(
+    db: Database, db_url: str, smtp_server: SMTPServer, tmp_path: Path
+) -> None:
+    """An unexpected error while composing stops the send with a clear error; rows go back."""
+    from digest.errors import DigestError
+
+    settings = make_settings(tmp_path, db_url, smtp_server)
+    add_subscribers(db, tmp_path, [f"k{i}@example.org" for i in range(8)])
+    frozen = freeze_source(db, settings, "2017-11-02")
+    plan = plan_send(db, settings, frozen.edition)
+
+    def broken(*_: object) -> object:
+        raise ValueError("the composer broke")
+
+    plan.sender.composer.compose = broken  # type: ignore[method-assign]
+    with pytest.raises(DigestError, match="sending stopped: the composer broke"):
+        plan.sender.run()
+    with db.transaction() as session:
+        counts = ledger.counts(session, frozen.edition.id)
+    assert counts[DeliveryStatus.sending] == 0 and counts[DeliveryStatus.pending] == 8
+    assert plan_send(db, settings, frozen.edition).sender.run().sent == 8  # and it resumes
+
+
+def test_a_new_version_takes_over_the_old_versions_waiting_rows(
+    db: Database, db_url: str, smtp_server: SMTPServer, tmp_path: Path
+) -> None:
+    """Version 1 interrupted before anyone got it: version 2 goes out, version 1 never does."""
+    settings = make_settings(tmp_path, db_url, smtp_server)
+    add_subscribers(db, tmp_path, ["ann@example.org", "bo@example.org"])
+    first = freeze_source(db, settings, "2017-11-02").edition
+    second = freeze_source(db, settings, "2017-11-02", new_version=True).edition
+    assert second.version == 2
+    with db.transaction() as session:
+        assert ledger.counts(session, first.id)[DeliveryStatus.skipped] == 2
+        assert [e.id for e in ledger.unfinished(session, paused=False)] == [second.id]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 
@@ -121,3 +123,43 @@ def test_erase_deletes_data_and_blocks_re_adding(db: Database, clock: Clock) -> 
         audience.confirm(session, joined.subscriber, clock())
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Suppression)) == 0
+
+
+def test_a_leaver_who_signs_up_again_is_activated_only_by_their_own_confirmation(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    """Unsubscribed, then (anyone's) web form: neither an editor nor an import may activate."""
+    from subscribers.csvio import import_csv
+
+    with db.transaction() as session:
+        joined = audience.join(
+            session,
+            parse_address("ann@example.org"),
+            clock(),
+            audience.ConsentEvidence(ConsentMethod.editor),
+            confirmed=True,
+        )
+        audience.unsubscribe(session, joined.subscriber, clock.tick(days=1), "one-click")
+        audience.join(
+            session,
+            parse_address("ann@example.org"),
+            clock.tick(days=1),
+            audience.ConsentEvidence(ConsentMethod.web_form, ip="192.0.2.1"),
+        )
+    with db.transaction() as session, pytest.raises(SuppressedError, match="own"):
+        audience.join(
+            session,
+            parse_address("ann@example.org"),
+            clock(),
+            audience.ConsentEvidence(ConsentMethod.editor),
+            confirmed=True,
+        )
+    path = tmp_path / "list.csv"
+    path.write_text("email\nann@example.org\n")
+    report = import_csv(db, path, clock, confirmed=True)
+    assert report.rejected == 1 and "own confirmation" in report.rejections[0].reason
+    with db.transaction() as session:
+        subscriber = audience.get(session, "ann@example.org")
+        assert subscriber.status is Status.pending
+        audience.confirm(session, subscriber, clock())
+        assert subscriber.status is Status.active
