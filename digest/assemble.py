@@ -4,6 +4,10 @@ The edition file for the day gives the title, dek and sections (and any reads th
 editor wrote in); queued reads and feed entries are added, links recommended in
 the last month dropped, and the reads capped. Nothing is sent from here: the
 result says what would go out, or why nothing can.
+
+Unlike content and render, this step is at the edge: it reads the edition file,
+the database and the feeds. The choice of reads itself is pure
+(``digest.reads.choose``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest.confirmations import as_utc
 from digest.content import load_edition
 from digest.edition import Edition
 from digest.errors import EditionError
@@ -39,13 +42,12 @@ def edition_path(settings: Settings, day: date) -> Path:
 
 def last_sent_at(session: Session, before: date) -> datetime | None:
     """When the previous edition was frozen: feed entries older than that were seen."""
-    frozen_at = session.scalar(
+    return session.scalar(
         select(FrozenEdition.frozen_at)
         .where(FrozenEdition.date < before)
         .order_by(FrozenEdition.date.desc(), FrozenEdition.version.desc())
         .limit(1)
     )
-    return as_utc(frozen_at) if frozen_at is not None else None
 
 
 def assemble(

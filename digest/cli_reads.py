@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import closing
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated
@@ -58,7 +57,7 @@ def add(
         except ReadError as exc:
             raise ReadError(f"{exc}; to add it anyway, give its title with --title") from exc
     read = Read(title=" ".join(title.split()), url=url.strip(), source=source, note=note)
-    with closing(open_database(settings.database_url)) as db, db.transaction() as session:
+    with open_database(settings.database_url) as db, db.transaction() as session:
         _, added = reads_store.queue(session, read, datetime.now(UTC))
     console().print(
         f"queued for the next edition: {read.title} <{read.url}>"
@@ -80,7 +79,7 @@ def list_(
     settings = load_settings(config)
     when = _day(day, settings)
     now = datetime.now(UTC)
-    with closing(open_database(settings.database_url)) as db, db.transaction() as session:
+    with open_database(settings.database_url) as db, db.transaction() as session:
         if edition_path(settings, when).is_file():
             assembled = assemble(session, settings, when, now)
             if assembled.edition is None:

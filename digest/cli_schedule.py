@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from contextlib import closing
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -66,7 +65,7 @@ def add(
     path = resolve_source(source, settings.editions_dir)
     edition = load_edition(path)  # errors now, naming the file, not at 7 a.m.
     render_edition(Renderer.from_settings(settings), edition)
-    with closing(open_database(settings.database_url)) as db, job_store(db, settings) as jobs:
+    with open_database(settings.database_url) as db, job_store(db, settings) as jobs:
         job_id = add_send(jobs, edition.date, str(path.resolve()), when, _config(config))
     local = when.astimezone(settings.schedule.zone)
     console().print(
@@ -83,7 +82,7 @@ def list_(
 ) -> None:
     """Every scheduled job: id, what, next run time, state."""
     settings = load_settings(config)
-    with closing(open_database(settings.database_url)) as db, job_store(db, settings) as jobs:
+    with open_database(settings.database_url) as db, job_store(db, settings) as jobs:
         found = list_jobs(jobs)
     if fmt is ListFormat.json:
         rows: list[dict[str, Any]] = [job.as_json() for job in found]
@@ -110,7 +109,7 @@ def cancel_(
 ) -> None:
     """Cancel a scheduled send."""
     settings = load_settings(config)
-    with closing(open_database(settings.database_url)) as db, job_store(db, settings) as jobs:
+    with open_database(settings.database_url) as db, job_store(db, settings) as jobs:
         cancel(jobs, job_id)
     console().print(f"cancelled {job_id}", markup=False)
 
@@ -124,7 +123,7 @@ def move_(
     """Move a scheduled send to another time."""
     settings = load_settings(config)
     when = parse_at(at, settings.schedule.zone, datetime.now(UTC))
-    with closing(open_database(settings.database_url)) as db, job_store(db, settings) as jobs:
+    with open_database(settings.database_url) as db, job_store(db, settings) as jobs:
         move(jobs, job_id, when)
     local = when.astimezone(settings.schedule.zone)
     console().print(f"moved {job_id} to {local:%Y-%m-%d %H:%M %Z}", markup=False)
@@ -144,7 +143,7 @@ def approve(
     if when is None:
         raise DigestError(f"{day!r} is not a date: use YYYY-MM-DD")
     who = getpass.getuser()
-    with closing(open_database(settings.database_url)) as db, db.transaction() as session:
+    with open_database(settings.database_url) as db, db.transaction() as session:
         fresh = ledger.approve(session, when, who, datetime.now(UTC))
     policy = settings.schedule.policy
     note = "" if policy == "approval" else f" (schedule.policy is {policy!r}: not needed)"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -43,10 +42,6 @@ class SendPaused(DigestError):
     """The send stopped itself after too many failures in a row."""
 
 
-def _db(settings: Settings) -> closing[Database]:
-    return closing(open_database(settings.database_url))
-
-
 def send(
     source: SourceArgument,
     to: Annotated[
@@ -81,7 +76,7 @@ def send(
         where, reply = send_test(settings, source, address.typed)
         console().print(f"test send to {address.typed} via {where}: {reply}", markup=False)
         return
-    with _db(settings) as db:
+    with open_database(settings.database_url) as db:
         frozen = freeze_source(db, settings, source, new_version=new_version)
         _deliver(
             db,
@@ -192,7 +187,7 @@ def status(
 ) -> None:
     """Counts by state, failures with reasons, and the time left while sending."""
     settings = load_settings(config)
-    with _db(settings) as db:
+    with open_database(settings.database_url) as db:
         edition = frozen_for(db, source)
         now = datetime.now(UTC)
         with db.transaction() as session:
@@ -240,7 +235,7 @@ def status(
 def retry(source: SourceArgument, config: ConfigOption = None) -> None:
     """Re-queue the failed deliveries of an edition, once the cause is fixed."""
     settings = load_settings(config)
-    with _db(settings) as db:
+    with open_database(settings.database_url) as db:
         edition = frozen_for(db, source)
         with db.transaction() as session:
             count, left = ledger.retry_failed(session, edition.id)
@@ -280,7 +275,7 @@ def pause(source: OptionalSource = None, config: ConfigOption = None) -> None:
     """Pause a send (or every unfinished one); running senders stop after their batch."""
     settings = load_settings(config)
     out = console()
-    with _db(settings) as db:
+    with open_database(settings.database_url) as db:
         editions = _editions(db, source, paused=False)
         if not editions:
             out.print("no send is running unpaused; nothing to pause")
@@ -304,7 +299,7 @@ def resume(
 ) -> None:
     """Lift a pause (of one edition, or of every paused one) and go on sending."""
     settings = load_settings(config)
-    with _db(settings) as db:
+    with open_database(settings.database_url) as db:
         editions = _editions(db, source, paused=True)
         if not editions:
             console().print("no edition is paused; nothing to resume")

@@ -50,12 +50,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _open(settings: Settings) -> closing[Database]:
-    return closing(open_database(settings.database_url))
-
-
-def _database(config: Path | None) -> closing[Database]:
-    return _open(load_settings(config))
+def _database(config: Path | None) -> Database:
+    return open_database(load_settings(config).database_url)
 
 
 @app.command()
@@ -129,7 +125,7 @@ def import_(
     settings = load_settings(config)
     try:
         with (
-            _open(settings) as db,
+            open_database(settings.database_url) as db,
             Progress(
                 TextColumn("importing"),
                 BarColumn(),
@@ -177,7 +173,7 @@ def confirmations(config: ConfigOption = None) -> None:
 
 def _send_due_confirmations(settings: Settings) -> None:
     out = console()
-    with _open(settings) as db:
+    with open_database(settings.database_url) as db:
         total = count_due(db)
         if not total:
             out.print("no pending subscriber is waiting for a confirmation email")

@@ -30,11 +30,6 @@ from subscribers.models import Status, Subscriber
 BATCH = 100
 
 
-def as_utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 @dataclass
 class SendReport:
     sent: int = 0
@@ -74,7 +69,7 @@ class Confirmations:
         if subscriber.status is not Status.pending:
             return False
         last = subscriber.confirmation_sent_at
-        return last is None or now - as_utc(last) >= self.resend
+        return last is None or now - last >= self.resend
 
     def message(self, subscriber: Subscriber, now: datetime) -> EmailMessage:
         values = {
@@ -125,7 +120,6 @@ class Confirmations:
                     ),
                 )
                 .values(confirmation_sent_at=now)
-                .execution_options(synchronize_session=False)  # SQLite's naive datetimes
             )
             if cast(CursorResult[Any], claimed).rowcount != 1:
                 return False

@@ -9,7 +9,6 @@ scheduler for a problem it can describe: the service keeps running.
 from __future__ import annotations
 
 import logging
-from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -69,7 +68,7 @@ def scheduled_send(edition: str, source: str, config: str | None = None) -> None
     settings = _settings(config)
     log.info("scheduled send of the edition of %s is due", edition)
     try:
-        with closing(open_database(settings.database_url)) as db:
+        with open_database(settings.database_url) as db:
             frozen = freeze_source(db, settings, source)
             _deliver(db, settings, frozen.edition.label, frozen.edition)
     except Exception as exc:  # any failure: logged and told; the service keeps running
@@ -84,7 +83,7 @@ def daily_send(config: str | None = None) -> None:
     now = datetime.now(UTC)
     log.info("daily edition of %s is due (policy %s)", day, settings.schedule.policy)
     try:
-        with closing(open_database(settings.database_url)) as db:
+        with open_database(settings.database_url) as db:
             with db.transaction() as session:
                 assembled = assemble(session, settings, day, now)
             for problem in assembled.problems:
@@ -129,7 +128,7 @@ def daily_draft(config: str | None = None) -> None:
     day = datetime.now(settings.schedule.zone).date()
     log.info("draft of the edition of %s is due", day)
     try:
-        with closing(open_database(settings.database_url)) as db, db.transaction() as session:
+        with open_database(settings.database_url) as db, db.transaction() as session:
             assembled = assemble(session, settings, day, datetime.now(UTC))
         if assembled.edition is None:
             reason = assembled.reason or "it could not be assembled"
@@ -155,7 +154,7 @@ def daily_draft(config: str | None = None) -> None:
 def resume_sends(config: str | None = None) -> None:
     """At start: go on with every send a stop or crash left unfinished (not paused ones)."""
     settings = _settings(config)
-    with closing(open_database(settings.database_url)) as db:
+    with open_database(settings.database_url) as db:
         with db.transaction() as session:
             unfinished = ledger.unfinished(session, paused=False)
             session.expunge_all()

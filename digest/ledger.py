@@ -23,7 +23,6 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Date,
-    DateTime,
     Enum,
     ForeignKey,
     Index,
@@ -44,7 +43,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from digest.edition import Edition
 from digest.render import RenderedEdition
 from subscribers.audience import change_status
-from subscribers.models import Base, Status, Subscriber
+from subscribers.models import Base, Status, Subscriber, UTCDateTime
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -76,8 +75,8 @@ class FrozenEdition(Base):
     source: Mapped[str] = mapped_column(Text)
     source_sha256: Mapped[str] = mapped_column(String(64))
     salt: Mapped[str] = mapped_column(String(32))  # makes Message-IDs unguessable
-    frozen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    frozen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     pause_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (UniqueConstraint("date", "version", name="uq_editions_date_version"),)
@@ -93,7 +92,7 @@ class Approval(Base):
     __tablename__ = "approvals"
 
     date: Mapped[date] = mapped_column(Date, primary_key=True)
-    approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    approved_at: Mapped[datetime] = mapped_column(UTCDateTime())
     approved_by: Mapped[str] = mapped_column(String(200))
 
 
@@ -127,11 +126,11 @@ class Delivery(Base):
     )
     status: Mapped[DeliveryStatus] = mapped_column(_delivery_status())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     claimed_by: Mapped[int | None] = mapped_column(BigInteger)
     message_id: Mapped[str | None] = mapped_column(String(255))
     reply: Mapped[str | None] = mapped_column(Text)
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_recipient"),

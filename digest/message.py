@@ -36,10 +36,6 @@ def new_message_id(domain: str) -> str:
     return make_msgid(domain=domain)
 
 
-def domain_of(email: str) -> str:
-    return email.rpartition("@")[2]
-
-
 def build_message(
     *,
     sender: Address,

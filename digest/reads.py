@@ -18,14 +18,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import feedparser
 import lxml.html
-from sqlalchemy import Date, DateTime, Index, String, Text, select
+from sqlalchemy import Date, Index, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from digest.check import normalise_url
 from digest.edition import Read
 from digest.errors import DigestError
 from digest.settings import ReadsSettings
-from subscribers.models import Base
+from subscribers.models import Base, UTCDateTime
 
 MAX_PAGE_BYTES = 1_000_000
 USER_AGENT = "digest-publisher (reads fetcher)"
@@ -45,7 +45,7 @@ class QueuedRead(Base):
     source: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str | None] = mapped_column(Text)
     origin: Mapped[str] = mapped_column(String(300))  # "editor", "edition file" or a feed URL
-    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_on: Mapped[date | None] = mapped_column(Date)
 
     __table_args__ = (
@@ -188,6 +188,18 @@ def _summary(entry: feedparser.FeedParserDict) -> str | None:
     return plain[:277] + "…" if len(plain) > 280 else plain or None
 
 
+def choose(candidates: Iterable[Read], recently: set[str], limit: int) -> list[Read]:
+    """The first ``limit`` candidates whose links weren't recommended recently, each once."""
+    seen = set(recently)
+    chosen: list[Read] = []
+    for read in candidates:
+        key = normalise_url(read.url)
+        if key not in seen and len(chosen) < limit:
+            seen.add(key)
+            chosen.append(read)
+    return chosen
+
+
 def gather(
     session: Session,
     settings: ReadsSettings,
@@ -202,25 +214,15 @@ def gather(
 
     ``written`` (the edition file's own reads) come first; then queued reads,
     oldest first; then feed entries newer than ``since``. Links recommended in the
-    last ``dedupe_days`` days, or already taken, are dropped; at most ``max_reads``.
+    last ``dedupe_days`` days, or already taken, are dropped; at most ``max_reads``
+    (the choice itself is :func:`choose`; this gathers from the database and feeds).
     """
     problems: list[str] = []
-    seen = recently_recommended(session, day - timedelta(days=settings.dedupe_days))
-    chosen: list[Read] = []
-
-    def offer(read: Read) -> None:
-        key = normalise_url(read.url)
-        if key not in seen and len(chosen) < settings.max_reads:
-            seen.add(key)
-            chosen.append(read)
-
-    for read in written:
-        offer(read)
+    candidates = list(written)
     queued = session.scalars(
         select(QueuedRead).where(QueuedRead.used_on.is_(None)).order_by(QueuedRead.added_at)
     )
-    for row in queued:
-        offer(row.as_read())
+    candidates += [row.as_read() for row in queued]
     for url in settings.feeds:
         try:
             result = feed_reads(url, since, settings.fetch_timeout_seconds, get)
@@ -229,6 +231,6 @@ def gather(
             continue
         if result.warning:
             problems.append(result.warning)
-        for read in result.reads:
-            offer(read)
-    return Gathered(chosen, problems)
+        candidates += result.reads
+    recently = recently_recommended(session, day - timedelta(days=settings.dedupe_days))
+    return Gathered(choose(candidates, recently, settings.max_reads), problems)

@@ -33,7 +33,6 @@ from sqlalchemy import Connection, select, text, update
 
 from digest import ledger
 from digest.compose import EditionComposer
-from digest.confirmations import as_utc
 from digest.errors import DigestError
 from digest.ledger import DeliveryStatus, FrozenEdition, Recipient
 from digest.settings import DeliverySettings
@@ -112,7 +111,6 @@ class Tally:
     failed: int = 0
     skipped: int = 0
     streak: int = 0  # consecutive failures, any thread
-    last_error: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -320,7 +318,7 @@ class Sender:
             return True
         if retry_at is None:  # another thread took the deferred rows meanwhile
             return False
-        delay = (as_utc(retry_at) - self.clock()).total_seconds()
+        delay = (retry_at - self.clock()).total_seconds()
         self.stop.wait(min(max(delay, 0.05), _POLL_SECONDS))
         return False
 
@@ -376,7 +374,6 @@ class Sender:
             else:
                 self.tally.deferred += 1
             self.tally.streak += 1
-            self.tally.last_error = reason
             streak = self.tally.streak
         if streak >= self.settings.pause_after_errors and not self.stop.is_set():
             self._pause(f"{streak} failures in a row; the last: {reason}")

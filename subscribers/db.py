@@ -73,6 +73,12 @@ class Database:
     def close(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def alembic_config(connection: Any) -> Config:
     config = Config()

@@ -112,11 +112,11 @@ def test_standby_takes_over_after_sigkill_and_nobody_gets_two(
                 )
                 assert done.returncode == 0, done.stderr
 
-            schedule("2017-11-02", 3)
+            schedule("2017-11-02", 6)
             _wait_for(lambda: sum(_received(outbox).values()) >= 3, "the first edition")
             os.kill(first.pid, signal.SIGKILL)
             first.wait()
-            schedule("2017-11-03", 4)
+            schedule("2017-11-03", 6)
             _wait_for(lambda: sum(_received(outbox).values()) >= 6, "the second edition", 60)
             time.sleep(1)  # nothing more may arrive
             received = _received(outbox)
@@ -157,7 +157,7 @@ def test_sigterm_mid_send_stops_cleanly_and_the_next_start_finishes_it(
     first = _service(tmp_path, env, "first")
     try:
         _wait_for(lambda: "scheduling:" in (tmp_path / "first.log").read_text(), "the service")
-        at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat(timespec="seconds")
+        at = (datetime.now(UTC) + timedelta(seconds=6)).isoformat(timespec="seconds")
         subprocess.run(
             [
                 sys.executable,
