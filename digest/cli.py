@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from digest.check import CheckReport, edition_warnings
+from digest.cli_feedback import app as feedback_app
 from digest.cli_options import ConfigOption, console
 from digest.cli_reads import app as reads_app
 from digest.cli_reads import new as new_edition
@@ -51,6 +52,7 @@ app.add_typer(subscribers_app, name="subscribers")
 register_send_commands(app)
 app.add_typer(reads_app, name="reads")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(feedback_app, name="feedback")
 app.command()(approve_edition)
 app.command()(new_edition)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,12 @@ ConfigOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
 
 
 def console(stderr: bool = False) -> Console:

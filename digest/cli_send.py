@@ -21,6 +21,7 @@ from rich.table import Table
 from digest import ledger
 from digest.cli_options import ConfigOption, console
 from digest.errors import DigestError
+from digest.feedback.query import counts_for_edition
 from digest.ledger import DeliveryStatus, FrozenEdition
 from digest.publish import freeze_source, frozen_for, plan_send, send_test
 from digest.send import EditionPausedError, SendResult, Tally, set_paused
@@ -194,6 +195,7 @@ def status(
             counts = ledger.counts(session, edition.id)
             failures = ledger.failures(session, edition.id)
             recent = ledger.sent_since(session, edition.id, now - timedelta(minutes=1))
+            drew = counts_for_edition(session, edition.date)
     remaining = sum(counts[s] for s in ledger.OPEN)
     rate = recent / 60.0
     eta = remaining / rate if rate and remaining else None
@@ -210,6 +212,7 @@ def status(
         "failures": [
             {"email": email, "status": state, "reply": reply} for email, state, reply in failures
         ],
+        "feedback": drew,
     }
     if fmt is StatusFormat.json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
@@ -225,11 +228,26 @@ def status(
     out.print(table)
     if eta is not None:
         out.print(f"sending at {rate:,.1f}/s; about {timedelta(seconds=round(eta))} left")
+    out.print(
+        "readers' mail: "
+        + ", ".join(f"{drew[kind]:,} {label}" for kind, label in _DREW)
+        + (f" (and {drew['auto_reply']:,} auto replies)" if drew["auto_reply"] else ""),
+        markup=False,
+    )
     if failures:
         problems = Table("email", "state", "reply")
         for row in failures:
             problems.add_row(*row)
         out.print(problems)
+
+
+_DREW = (
+    ("reply", "replies"),
+    ("suggestion", "suggestions"),
+    ("bounce", "bounces"),
+    ("complaint", "complaints"),
+    ("unsubscribe", "unsubscribes by email"),
+)
 
 
 def retry(source: SourceArgument, config: ConfigOption = None) -> None:

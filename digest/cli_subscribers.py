@@ -7,7 +7,6 @@ import json
 import sys
 from contextlib import closing
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +22,7 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import select
 
-from digest.cli_options import ConfigOption, console
+from digest.cli_options import ConfigOption, ListFormat, console
 from digest.confirmations import Confirmations, count_due
 from digest.editions import atomic_output
 from digest.settings import Settings, load_settings
@@ -38,12 +37,6 @@ from subscribers.models import ConsentMethod, Status, Subscriber
 app = typer.Typer(help="Manage who receives the briefing.", no_args_is_help=True)
 
 EmailArgument = Annotated[str, typer.Argument(help="The subscriber's email address.")]
-
-
-class ListFormat(StrEnum):
-    table = "table"
-    csv = "csv"
-    json = "json"
 
 
 def _now() -> datetime:

@@ -24,7 +24,7 @@ import dkim
 
 from digest.errors import ConfigError
 from digest.ledger import FrozenEdition, Recipient
-from digest.links import Links
+from digest.links import Links, bounce_mailbox, unsubscribe_mailbox
 from digest.message import header_text, mailbox, new_message_id
 from digest.placeholders import Personalisable, escape_html, keep
 from digest.render import preview_values
@@ -88,11 +88,6 @@ class DkimKey:
         except dkim.DKIMException as exc:
             raise ConfigError(f"DKIM signing failed: {exc}") from exc
         return bytes(signature) + raw
-
-
-def _split(address: str) -> tuple[str, str]:
-    local, _, domain = address.rpartition("@")
-    return local, domain
 
 
 _SOFT_BREAK = b"=\r\n"
@@ -183,12 +178,8 @@ class EditionComposer:
         self.list_id = header_text(
             delivery.list_id or f"{publication.name} <briefing.{self.domain}>"
         )
-        self.unsubscribe_local, self.unsubscribe_domain = _split(
-            delivery.unsubscribe_address or f"unsubscribe@{self.domain}"
-        )
-        self.bounce_local, self.bounce_domain = _split(
-            delivery.bounce_address or f"bounces@{self.domain}"
-        )
+        self.unsubscribe_local, self.unsubscribe_domain = unsubscribe_mailbox(settings)
+        self.bounce_local, self.bounce_domain = bounce_mailbox(settings)
         self.verp = delivery.verp
         self.dkim = DkimKey.from_settings(delivery, self.domain)
         self.preview = preview_values(publication)

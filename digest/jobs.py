@@ -15,6 +15,8 @@ from pathlib import Path
 from digest import ledger
 from digest.assemble import assemble
 from digest.errors import DigestError
+from digest.feedback.imap import Fetcher
+from digest.feedback.store import Filer
 from digest.ledger import FrozenEdition, source_sha256
 from digest.message import build_message, mailbox, new_message_id, to_bytes
 from digest.publish import freeze_edition, freeze_source, plan_send, send_drafts
@@ -183,3 +185,26 @@ def _deliver(db: Database, settings: Settings, label: str, edition: FrozenEditio
     )
     if result.paused:
         notify_editors(settings, f"the send of {label} paused", result.paused)
+
+
+def fetch_feedback(config: str | None = None) -> None:
+    """Every few minutes: file what reached the contact mailbox (``feedback.imap_url``)."""
+    settings = _settings(config)
+    with open_database(settings.database_url) as db:
+        try:
+            report = Fetcher(db, settings.feedback, Filer(db, settings)).fetch(
+                lambda: datetime.now(UTC)
+            )
+        except DigestError as exc:  # the mailbox is down or refuses us: try again next time
+            log.error("feedback fetch failed: %s", exc)
+            return
+    filing = report.filing
+    if report.fetched or filing.stored:
+        log.info(
+            "feedback: %d fetched, %d filed (%s), %d duplicates%s",
+            report.fetched,
+            filing.stored,
+            ", ".join(f"{count} {kind}" for kind, count in sorted(filing.kinds.items())),
+            filing.duplicates,
+            "; " + "; ".join(filing.effects) if filing.effects else "",
+        )

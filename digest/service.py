@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,18 @@ def run_scheduler(settings: Settings, config: str | None, stop: threading.Event)
                 kwargs={"config": config},
                 jobstore="internal",
             )
+            if settings.feedback.imap_url is not None:
+                scheduler.add_job(  # readers' replies, bounces and complaints
+                    "digest.jobs:fetch_feedback",
+                    "interval",
+                    minutes=settings.feedback.poll_minutes,
+                    id="feedback-fetch",
+                    kwargs={"config": config},
+                    jobstore="internal",
+                    next_run_time=datetime.now(UTC),
+                    coalesce=True,
+                    max_instances=1,
+                )
             scheduler.resume()
             log.info(
                 "scheduling: daily edition %s (%s, policy %s); %d stored job(s)",

@@ -245,6 +245,54 @@ class ReadsSettings(BaseModel):
         return [_http_url(url) for url in value]
 
 
+class FeedbackSettings(BaseModel):
+    """Where readers' replies, bounces and complaints are read from, and what they change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    imap_url: SecretStr | None = Field(
+        default=None,
+        description="imaps://user:password@host/INBOX, or imap:// (STARTTLS when offered).",
+    )
+    imap_move_to: str | None = Field(
+        default=None,
+        description="Move filed messages to this folder; unset: flag them $DigestFiled in place.",
+    )
+    poll_minutes: float = Field(
+        default=5, gt=0, description="How often `digest run` fetches from the mailbox."
+    )
+    timeout_seconds: float = Field(default=60, gt=0, description="IMAP connection timeout.")
+    bounce_threshold: int = Field(
+        default=1,
+        ge=1,
+        description="Permanent bounces after which a subscriber is marked bounced.",
+    )
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=2525, ge=1, le=65535)
+    max_message_mb: float = Field(
+        default=40, gt=0, description="`digest feedback listen` refuses larger messages."
+    )
+    addresses: list[EmailStr] = Field(
+        default_factory=list,
+        description="More addresses `digest feedback listen` accepts, beside the contact, "
+        "unsubscribe and bounce addresses.",
+    )
+    reply_languages: list[str] = Field(
+        default_factory=lambda: ["en", "de", "fr", "es", "it", "nl", "pl", "sv", "da"],
+        description="Languages of the quote headers ('On … wrote:') stripped from replies.",
+    )
+
+    @field_validator("imap_url")
+    @classmethod
+    def _imap(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("imap", "imaps") or not parts.hostname:
+            raise ValueError("must be imaps://user:password@host/FOLDER or imap://…")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything the publisher can be told, in one object."""
 
@@ -280,6 +328,7 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     reads: ReadsSettings = ReadsSettings()
     subscribers: AudienceSettings = AudienceSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
 
     @classmethod
     def settings_customise_sources(

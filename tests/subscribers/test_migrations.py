@@ -14,6 +14,8 @@ TABLES = {
     "reads",
     "apscheduler_jobs",
     "approvals",
+    "feedback",
+    "mailbox_state",
 }
 
 

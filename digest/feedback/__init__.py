@@ -1,0 +1,15 @@
+"""Readers' mail: replies, suggestions, bounces, complaints, filed against editions.
+
+::
+
+    mailbox (IMAP) / files / inbound SMTP      digest/feedback/sources.py, imap.py, listen.py
+          │  raw bytes
+          ▼
+    store raw first, deduplicated              digest/feedback/store.py
+          ▼
+    parse (pure)                               digest/feedback/parse.py
+          ▼
+    link to a delivery, classify               digest/feedback/link.py, classify.py
+          ▼
+    effects: bounced / complained / left       digest/feedback/store.py
+"""

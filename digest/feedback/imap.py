@@ -1,0 +1,213 @@
+"""Fetching the contact mailbox over IMAP (imap-tools), incrementally and safely.
+
+The read position is the highest UID filed, kept per mailbox together with the
+folder's UIDVALIDITY; when the server reports a new UIDVALIDITY the old UIDs
+mean nothing and the folder is read again from the start (what was filed
+before is recognised as a duplicate and not stored twice).
+
+Order of work for each batch: fetch (``BODY.PEEK[]``, so nothing is marked
+read), store the raw bytes and commit, then mark the messages on the server
+(keyword ``$DigestFiled``, or a move to ``feedback.imap_move_to``), then save
+the read position. A fetch killed at any point therefore loses nothing, and
+whatever it repeats is a duplicate the store skips. Nothing is ever deleted.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import re
+import ssl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from imap_tools import BaseMailBox, MailBox
+from imap_tools.errors import MailboxLoginError
+
+from digest.errors import DigestError
+from digest.feedback.models import MailboxState
+from digest.feedback.store import Filer, FilingReport, Incoming
+from digest.settings import FeedbackSettings
+from subscribers.db import Database
+
+FILED = "$DigestFiled"
+FETCH_CHUNK = 25
+_UID = re.compile(rb"UID (\d+)")
+_ORIGIN_UID = re.compile(r";UID=(\d+)$")
+
+
+class FetchError(DigestError):
+    """The mailbox could not be reached or read; the message says why, without the password."""
+
+
+@dataclass(frozen=True)
+class ImapAddress:
+    scheme: str
+    host: str
+    port: int
+    user: str
+    password: str
+    folder: str
+
+    @classmethod
+    def parse(cls, url: str) -> ImapAddress:
+        parts = urlsplit(url)
+        if parts.scheme not in ("imap", "imaps") or not parts.hostname:
+            raise FetchError("feedback.imap_url must be imaps://user:password@host/FOLDER")
+        return cls(
+            scheme=parts.scheme,
+            host=parts.hostname,
+            port=parts.port or (993 if parts.scheme == "imaps" else 143),
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            folder=unquote(parts.path.lstrip("/")) or "INBOX",
+        )
+
+    @property
+    def key(self) -> str:
+        """Names the folder without the password: the read position's key, and origins."""
+        return f"{self.scheme}://{self.user}@{self.host}:{self.port}/{self.folder}"
+
+
+class _StartTlsWhenOffered(BaseMailBox):
+    """Plain IMAP that upgrades to TLS whenever the server offers STARTTLS."""
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        self._host, self._port, self._timeout = host, port, timeout
+        super().__init__()
+
+    def _get_mailbox_client(self) -> imaplib.IMAP4:
+        client = imaplib.IMAP4(self._host, self._port, timeout=self._timeout)
+        if "STARTTLS" in client.capabilities:
+            client.starttls(ssl.create_default_context())
+        return client
+
+
+@dataclass
+class FetchReport:
+    mailbox: str
+    uidvalidity_changed: bool
+    fetched: int
+    filing: FilingReport
+
+
+class Fetcher:
+    """Reads one IMAP folder into the feedback store."""
+
+    def __init__(
+        self, db: Database, settings: FeedbackSettings, filer: Filer, url: str | None = None
+    ) -> None:
+        raw_url = url or (settings.imap_url.get_secret_value() if settings.imap_url else None)
+        if raw_url is None:
+            raise FetchError(
+                "no mailbox to fetch from: set feedback.imap_url (imaps://user:password@host/INBOX)"
+            )
+        self.address = ImapAddress.parse(raw_url)
+        self.db = db
+        self.filer = filer
+        self.move_to = settings.imap_move_to
+        self.timeout = settings.timeout_seconds
+
+    def _connect(self) -> Any:
+        address = self.address
+        box: BaseMailBox
+        try:
+            if address.scheme == "imaps":
+                box = MailBox(address.host, address.port, timeout=self.timeout)
+            else:
+                box = _StartTlsWhenOffered(address.host, address.port, self.timeout)
+            return box.login(address.user, address.password, initial_folder=address.folder)
+        except MailboxLoginError as exc:
+            raise FetchError(f"{address.key}: the server refused the login: {exc}") from exc
+        except (TimeoutError, OSError, imaplib.IMAP4.error) as exc:
+            raise FetchError(f"{address.key}: cannot read the mailbox: {exc}") from exc
+
+    def fetch(
+        self,
+        now: Callable[[], datetime],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> FetchReport:
+        """File every message not filed yet; ``progress(done, total)`` after each batch."""
+        try:
+            with self._connect() as box:
+                return self._fetch(box, now, progress)
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise FetchError(f"{self.address.key}: the connection failed: {exc}") from exc
+
+    def _fetch(
+        self, box: Any, now: Callable[[], datetime], progress: Callable[[int, int], None] | None
+    ) -> FetchReport:
+        folder = self.address.folder
+        status = box.folder.status(folder, ["UIDVALIDITY"])
+        validity = int(status["UIDVALIDITY"])
+        key = self.address.key
+        with self.db.transaction() as session:
+            state = session.get(MailboxState, key)
+            changed = state is not None and state.uidvalidity != validity
+            last = state.last_uid if state is not None and not changed else 0
+            if state is None:
+                session.add(
+                    MailboxState(mailbox=key, uidvalidity=validity, last_uid=0, checked_at=now())
+                )
+            elif changed:
+                state.uidvalidity, state.last_uid = validity, 0
+        criteria = f"UID {last + 1}:* UNKEYWORD {FILED}"
+        # "n:*" always matches the newest message, even below n: filter again here.
+        uids = sorted(u for u in (int(x) for x in box.uids(criteria)) if u > last)
+        if self.move_to and not box.folder.exists(self.move_to):
+            box.folder.create(self.move_to)
+        done = 0
+
+        can_move = self._can_move(box)
+
+        def stored(batch: list[Incoming]) -> None:
+            nonlocal done
+            filed = [m.group(1) for m in (_ORIGIN_UID.search(i.origin) for i in batch) if m]
+            if self.move_to and can_move:
+                box.move(filed, self.move_to)
+            elif self.move_to:  # a copy, and the original only flagged: never expunged
+                box.copy(filed, self.move_to)
+                box.flag(filed, FILED, True)
+            else:
+                box.flag(filed, FILED, True)
+            with self.db.transaction() as session:
+                state = session.get(MailboxState, key)
+                assert state is not None
+                state.last_uid = max(state.last_uid, *(int(u) for u in filed))
+                state.checked_at = now()
+            done += len(batch)
+            if progress is not None:
+                progress(done, len(uids))
+
+        filing = self.filer.file(self._messages(box, uids), on_stored=stored)
+        return FetchReport(key, changed, len(uids), filing)
+
+    @staticmethod
+    def _can_move(box: Any) -> bool:
+        """Whether the server has MOVE; asked after login, when servers list everything.
+
+        Without MOVE, imap-tools would copy, flag ``\\Deleted`` and EXPUNGE the whole
+        folder, which would delete what others marked deleted too.
+        """
+        result, data = box.client.capability()
+        if result != "OK" or not data or not isinstance(data[0], bytes):
+            return False
+        capabilities = tuple(data[0].decode("ascii", "replace").upper().split())
+        box.client.capabilities = capabilities
+        return "MOVE" in capabilities
+
+    def _messages(self, box: Any, uids: list[int]) -> Iterator[Incoming]:
+        for start in range(0, len(uids), FETCH_CHUNK):
+            chunk = uids[start : start + FETCH_CHUNK]
+            result, data = box.client.uid("FETCH", ",".join(map(str, chunk)), "(UID BODY.PEEK[])")
+            if result != "OK":
+                raise FetchError(f"{self.address.key}: FETCH failed: {data!r}")
+            for item in data:
+                if not isinstance(item, tuple) or len(item) < 2:
+                    continue
+                found = _UID.search(item[0])
+                if found is None:
+                    continue
+                yield Incoming(item[1], f"{self.address.key};UID={int(found.group(1))}")

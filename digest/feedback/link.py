@@ -1,0 +1,148 @@
+"""Which delivery a message answers, and so which edition and which subscriber.
+
+Tried in order of certainty:
+
+1. ``In-Reply-To`` / ``References`` naming one of our stored Message-IDs;
+2. the signed token of the VERP or unsubscribe address it was sent to (a
+   complaint's ``Original-Mail-From`` included);
+3. one of our Message-IDs inside the message: the headers a bounce or an abuse
+   report returns, or the original it attaches;
+4. for bounces and complaints, the failed (or reporting) recipient's latest
+   delivery;
+5. the sender's address: a subscriber, and, if the subject is "Re:" an
+   edition's subject, that edition's delivery to them.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digest.feedback.classify import Mailboxes, base_subject
+from digest.feedback.parse import Parsed
+from digest.ledger import Delivery, DeliveryStatus, FrozenEdition
+from subscribers.addresses import parse_address
+from subscribers.errors import AddressError, TokenError
+from subscribers.models import Subscriber
+from subscribers.tokens import Signer
+
+
+@dataclass(frozen=True)
+class Link:
+    delivery_id: int | None = None
+    edition_id: int | None = None
+    subscriber_id: int | None = None
+    by: str | None = None
+
+    @property
+    def found(self) -> bool:
+        return self.edition_id is not None or self.subscriber_id is not None
+
+
+def find_link(session: Session, parsed: Parsed, mailboxes: Mailboxes, signer: Signer) -> Link:
+    link = _by_message_ids(session, parsed.thread_ids, "in-reply-to")
+    if link is None:
+        link = _by_token(session, parsed, mailboxes, signer)
+    if link is None:
+        link = _by_message_ids(session, parsed.quoted_ids, "returned-headers")
+    if link is None and parsed.report.kind is not None:
+        link = _by_recipient(session, parsed)
+    if link is None and parsed.report.kind is None and parsed.from_email:
+        link = _by_sender(session, parsed)
+    return link or Link()
+
+
+def _delivery_link(delivery: Delivery | None, by: str) -> Link | None:
+    if delivery is None:
+        return None
+    return Link(delivery.id, delivery.edition_id, delivery.subscriber_id, by)
+
+
+def _by_message_ids(session: Session, ids: tuple[str, ...], by: str) -> Link | None:
+    if not ids:
+        return None
+    found = {
+        d.message_id: d
+        for d in session.scalars(select(Delivery).where(Delivery.message_id.in_(ids[:50])))
+    }
+    for message_id in ids:
+        if message_id in found:
+            return _delivery_link(found[message_id], by)
+    return None
+
+
+def _by_token(
+    session: Session, parsed: Parsed, mailboxes: Mailboxes, signer: Signer
+) -> Link | None:
+    addresses = list(parsed.recipients)
+    original_from = parsed.report.fields.get("original-mail-from")
+    if original_from:
+        addresses.append(email.utils.parseaddr(original_from)[1])
+    for address in addresses:
+        for which, by in ((mailboxes.bounce, "verp"), (mailboxes.unsubscribe, "unsubscribe")):
+            token = mailboxes.token_in(address, which)
+            if not token:
+                continue
+            try:
+                delivery_id = signer.read_delivery_token(token)
+            except TokenError:
+                continue
+            link = _delivery_link(session.get(Delivery, delivery_id), by)
+            if link is not None:
+                return link
+    return None
+
+
+def _subscriber(session: Session, address: str) -> Subscriber | None:
+    try:
+        key = parse_address(address).key
+    except AddressError:
+        return None
+    return session.scalars(select(Subscriber).where(Subscriber.email_key == key)).first()
+
+
+def _by_recipient(session: Session, parsed: Parsed) -> Link | None:
+    report = parsed.report
+    candidates = list(report.permanent) + list(report.temporary)
+    reported = report.fields.get("original-rcpt-to")
+    if reported:
+        candidates.append(email.utils.parseaddr(reported)[1])
+    for address in candidates:
+        subscriber = _subscriber(session, address)
+        if subscriber is None:
+            continue
+        latest = session.scalars(
+            select(Delivery)
+            .where(
+                Delivery.subscriber_id == subscriber.id,
+                Delivery.status.in_([DeliveryStatus.sent, DeliveryStatus.failed]),
+            )
+            .order_by(Delivery.id.desc())
+        ).first()
+        return _delivery_link(latest, "failed-recipient") or Link(
+            subscriber_id=subscriber.id, by="failed-recipient"
+        )
+    return None
+
+
+def _by_sender(session: Session, parsed: Parsed) -> Link | None:
+    assert parsed.from_email is not None
+    subscriber = _subscriber(session, parsed.from_email)
+    if subscriber is None:
+        return None
+    subject = base_subject(parsed.subject)
+    if subject:
+        rows = session.execute(
+            select(FrozenEdition.id, FrozenEdition.subject, Delivery)
+            .join(Delivery, Delivery.edition_id == FrozenEdition.id)
+            .where(Delivery.subscriber_id == subscriber.id)
+            .order_by(FrozenEdition.id.desc())
+            .limit(200)
+        ).all()
+        for _, edition_subject, delivery in rows:
+            if base_subject(edition_subject) == subject:
+                return _delivery_link(delivery, "sender-subject")
+    return Link(subscriber_id=subscriber.id, by="sender")

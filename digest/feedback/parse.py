@@ -1,0 +1,218 @@
+"""A raw message into the values filing needs. Pure: bytes in, ``Parsed`` out.
+
+Real mailboxes hold every kind of damage: raw 8-bit bytes in headers, unknown
+charsets, boundaries that never close, ``Date:`` headers from the future. The
+parser is the lenient one of the standard library (``compat32``), and every
+decoding step falls back instead of failing; what fell short is listed in
+``problems``. Anything that still raises is caught by the caller, which keeps
+the raw message and files it as ``other`` with the reason.
+"""
+
+from __future__ import annotations
+
+import email
+import email.utils
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.header import Header, decode_header
+from email.message import Message
+from email.parser import BytesHeaderParser
+
+from digest.feedback.reports import Report, read_report
+from digest.feedback.text import html_to_text, strip_reply, tidy
+
+_ANGLE_ID = re.compile(r"<[^<>\s]{1,400}>")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+#: Message-IDs of our own deliveries wherever they appear (returned headers, copies).
+OUR_ID = re.compile(rb"<\d{8}\.\d{1,18}\.[0-9a-f]{8,32}@[A-Za-z0-9.-]{1,253}>")
+_AUTO_SUBJECT = re.compile(
+    r"^\s*(automatic reply|auto(matic)?[- ]?(reply|response)|out of (the )?office|"
+    r"abwesenheitsnotiz|abwesend|réponse automatique|respuesta automática|"
+    r"risposta automatica|automatisch antwoord|autosvar|on vacation|vacation reply)",
+    re.IGNORECASE,
+)
+_RECIPIENT_HEADERS = ("to", "cc", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What one message says, decoded."""
+
+    message_id: str | None
+    thread_ids: tuple[str, ...]  # In-Reply-To, then References newest first
+    from_email: str | None
+    from_name: str | None
+    recipients: tuple[str, ...]  # every address it was sent to, lower-case
+    subject: str
+    date: datetime | None
+    text: str  # the reader's own words
+    full_text: str
+    html: str | None
+    auto_reply: bool
+    report: Report
+    quoted_ids: tuple[str, ...]  # our Message-IDs inside the message (returned headers)
+    problems: tuple[str, ...] = field(default=())
+
+
+def message_id_of(raw: bytes) -> str | None:
+    """The Message-ID from the header block only: cheap enough for deduplication."""
+    end = _HEADER_END.search(raw)
+    head = raw[: end.start()] if end else raw[:65536]
+    headers = BytesHeaderParser().parsebytes(head + b"\n\n")
+    return normalise_id(_plain(headers.get("message-id")))
+
+
+def normalise_id(value: str | None) -> str | None:
+    if not value:
+        return None
+    found = _ANGLE_ID.search(value)
+    token = found.group(0) if found else value.strip()
+    return token[:998] or None
+
+
+def parse(
+    raw: bytes, languages: tuple[str, ...] = ("en",), envelope_to: tuple[str, ...] = ()
+) -> Parsed:
+    message = email.message_from_bytes(raw)
+    problems = [type(defect).__name__ for defect in message.defects]
+    text, html, body_problems = _body(message)
+    problems += body_problems
+    full_text = text if text else (html_to_text(html) if html else "")
+    name, address = email.utils.parseaddr(header(message, "from"))
+    recipients = tuple(
+        dict.fromkeys(
+            addr.lower()
+            for _, addr in email.utils.getaddresses(
+                [header(message, name) for name in _RECIPIENT_HEADERS] + list(envelope_to)
+            )
+            if "@" in addr
+        )
+    )
+    subject = header(message, "subject")
+    own_id = normalise_id(header(message, "message-id"))
+    thread = [normalise_id(header(message, "in-reply-to"))]
+    thread += reversed(_ANGLE_ID.findall(header(message, "references")))
+    report = read_report(message, header(message, "from"), subject)
+    quoted = [m.decode("ascii") for m in OUR_ID.findall(raw)]
+    return Parsed(
+        message_id=own_id,
+        thread_ids=tuple(dict.fromkeys(i for i in thread if i)),
+        from_email=address.lower() if "@" in address else None,
+        from_name=name or None,
+        recipients=recipients,
+        subject=subject,
+        date=_date(header(message, "date")),
+        text=strip_reply(full_text, languages) if report.kind is None else tidy(full_text),
+        full_text=full_text,
+        html=html,
+        auto_reply=_is_auto(message, subject),
+        report=report,
+        quoted_ids=tuple(dict.fromkeys(i for i in quoted if i != own_id)),
+        problems=tuple(dict.fromkeys(problems)),
+    )
+
+
+def header(message: Message, name: str) -> str:
+    """A header decoded to text: RFC 2047 words, raw 8-bit bytes, any charset."""
+    return _plain(message.get(name))
+
+
+def _plain(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Header):
+        pieces = decode_header(value)
+    else:
+        text = str(value)
+        if any("\udc80" <= ch <= "\udcff" for ch in text):  # raw 8-bit bytes
+            text = _decode(text.encode("ascii", "surrogateescape"), None)[0]
+        try:
+            pieces = decode_header(text)
+        except (ValueError, IndexError):
+            return " ".join(text.split())
+    out = []
+    for piece, charset in pieces:
+        out.append(piece if isinstance(piece, str) else _decode(piece, charset)[0])
+    return " ".join("".join(out).split())
+
+
+def _decode(data: bytes, charset: str | None) -> tuple[str, str | None]:
+    """Bytes to text by the declared charset, else UTF-8, else Windows-1252 (never fails)."""
+    if charset and charset.lower() not in ("unknown-8bit", "x-unknown"):
+        try:
+            return data.decode(charset), None
+        except LookupError:
+            problem: str | None = f"unknown charset {charset!r}"
+        except UnicodeDecodeError:
+            problem = f"bytes not valid in {charset!r}"
+    else:
+        problem = None
+    try:
+        return data.decode("utf-8"), problem
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace"), problem
+
+
+def _body(message: Message) -> tuple[str, str | None, list[str]]:
+    """The first text/plain and text/html parts that are not attachments or attached mail."""
+    plain: str | None = None
+    html: str | None = None
+    problems: list[str] = []
+    for part in _parts(message):
+        kind = part.get_content_type()
+        if kind not in ("text/plain", "text/html") or _is_attachment(part):
+            continue
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            continue
+        text, problem = _decode(payload, part.get_content_charset())
+        if problem:
+            problems.append(problem)
+        if kind == "text/plain" and plain is None:
+            plain = text
+        elif kind == "text/html" and html is None:
+            html = text
+    return tidy(plain or ""), html, problems
+
+
+def _parts(message: Message) -> list[Message]:
+    """Leaf parts in order, not descending into attached messages (``message/*``)."""
+    found: list[Message] = []
+    stack = [message]
+    while stack and len(found) < 500:
+        part = stack.pop()
+        payload = part.get_payload()
+        if part.is_multipart() and part.get_content_maintype() == "multipart":
+            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
+        elif part.get_content_maintype() != "message":
+            found.append(part)
+    return found
+
+
+def _is_attachment(part: Message) -> bool:
+    disposition = (part.get("content-disposition") or "").split(";")[0].strip().lower()
+    return disposition == "attachment"
+
+
+def _date(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _is_auto(message: Message, subject: str) -> bool:
+    auto = header(message, "auto-submitted").lower()
+    if auto and not auto.startswith("no"):
+        return True
+    if header(message, "x-autoreply") or header(message, "x-autorespond"):
+        return True
+    if header(message, "precedence").lower() in ("auto_reply", "auto-reply", "junk"):
+        return True
+    return bool(_AUTO_SUBJECT.match(subject))
