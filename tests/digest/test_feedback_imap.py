@@ -1,0 +1,180 @@
+"""Fetching the contact mailbox from a real IMAP server (Dovecot, started by the tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from digest.errors import DigestError
+from digest.feedback.imap import FILED, Fetcher, FetchReport
+from digest.feedback.models import Feedback, MailboxState
+from digest.feedback.store import Filer
+from digest.settings import Settings
+from subscribers.db import Database
+from tests.digest.feedback_scenario import READERS, SALT, scenario_settings, send_scenario
+from tests.digest.test_cli import run
+from tests.dovecot import ImapServer
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def reader_reply(number: int, serial: int, padding: int = 0) -> bytes:
+    message = EmailMessage()
+    message["From"] = READERS[(number - 1) % len(READERS)]
+    message["To"] = "desk@news.example.org"
+    message["Subject"] = "Re: Executive Summary for November 2nd"
+    message["Message-ID"] = f"<reply-{serial}@mail.example.com>"
+    message["In-Reply-To"] = f"<20171102.{(number - 1) % len(READERS) + 1}.{SALT}@news.example.org>"
+    message.set_content(f"Reply number {serial}.\n" + "More words. " * padding)
+    return message.as_bytes()
+
+
+def append_all(imap: ImapServer, messages: list[bytes], folder: str = "INBOX") -> None:
+    with imap.client() as connection:
+        for raw in messages:
+            assert connection.append(folder, None, None, raw)[0] == "OK"
+
+
+def fetch(db: Database, settings: Settings, url: str) -> FetchReport:
+    return Fetcher(db, settings.feedback, Filer(db, settings), url).fetch(utc_now)
+
+
+def stored(db: Database) -> list[tuple[str | None, str | None]]:
+    with db.transaction() as session:
+        return [
+            (row.message_id, row.kind)
+            for row in session.scalars(select(Feedback).order_by(Feedback.id))
+        ]
+
+
+def test_new_messages_are_fetched_once_and_flagged(
+    imap: ImapServer, db: Database, db_url: str, tmp_path: Path
+) -> None:
+    """A second fetch stores nothing; filed messages carry $DigestFiled and stay unread."""
+    settings = scenario_settings(tmp_path, db_url)
+    send_scenario(db, settings, tmp_path)
+    append_all(imap, [reader_reply(n, n) for n in (1, 2, 3)])
+    first = fetch(db, settings, imap.url())
+    assert first.fetched == 3 and first.filing.stored == 3
+    assert [kind for _, kind in stored(db)] == ["reply"] * 3
+    flags = imap.flags()
+    assert all(FILED in found and "\\Seen" not in found for found in flags.values())
+    second = fetch(db, settings, imap.url())
+    assert second.fetched == 0 and second.filing.stored == 0
+    append_all(imap, [reader_reply(4, 4)])
+    third = fetch(db, settings, imap.url())
+    assert third.fetched == 1 and len(stored(db)) == 4
+
+
+def test_a_new_uidvalidity_rereads_the_folder_without_duplicates(
+    imap: ImapServer, db: Database, db_url: str, tmp_path: Path
+) -> None:
+    """After the server renumbers the folder, everything is read again and nothing doubles."""
+    settings = scenario_settings(tmp_path, db_url)
+    send_scenario(db, settings, tmp_path)
+    append_all(imap, [reader_reply(n, n) for n in (1, 2)])
+    fetch(db, settings, imap.url())
+    before = imap.uidvalidity()
+    after = imap.change_uidvalidity()
+    assert after != before
+    with imap.client() as connection:  # someone cleared our flags too
+        connection.select("INBOX")
+        connection.uid("STORE", "1:*", "-FLAGS", f"({FILED})")
+    append_all(imap, [reader_reply(3, 3)])
+    report = fetch(db, settings, imap.url())
+    assert report.uidvalidity_changed and report.fetched == 3
+    assert (report.filing.stored, report.filing.duplicates) == (1, 2)
+    assert len(stored(db)) == 3
+    with db.transaction() as session:
+        [state] = session.scalars(select(MailboxState))
+        assert state.uidvalidity == after and state.last_uid == max(imap.uids())
+
+
+def test_moving_to_a_folder_keeps_every_message(
+    imap: ImapServer, db: Database, db_url: str, tmp_path: Path
+) -> None:
+    """With imap_move_to, filed messages leave INBOX for that folder; none is deleted."""
+    settings = scenario_settings(tmp_path, db_url, imap_move_to="Filed")
+    send_scenario(db, settings, tmp_path)
+    append_all(imap, [reader_reply(n, n) for n in (1, 2, 3)])
+    fetch(db, settings, imap.url())
+    assert imap.uids("INBOX") == [] and len(imap.uids("Filed")) == 3
+    assert fetch(db, settings, imap.url()).fetched == 0
+
+
+def test_a_refused_login_is_a_clear_error_without_the_password(
+    imap: ImapServer, db: Database, db_url: str, tmp_path: Path
+) -> None:
+    settings = scenario_settings(tmp_path, db_url)
+    url = imap.url().replace(imap.password, "not-the-password-123")
+    with pytest.raises(DigestError) as caught:
+        fetch(db, settings, url)
+    assert "refused the login" in str(caught.value)
+    assert "not-the-password-123" not in str(caught.value)
+
+
+def test_a_fetch_killed_half_way_loses_and_duplicates_nothing(
+    imap: ImapServer,
+    clean_env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGKILL while `digest feedback fetch` works; the rerun files the rest exactly once."""
+    total = 600
+    append_all(imap, [reader_reply(n, n, padding=300) for n in range(1, total + 1)])
+    database = clean_env / "digest.db"
+    env = {
+        **os.environ,
+        "DIGEST_DATABASE_URL": f"sqlite:///{database}",
+        "DIGEST_SECRET_KEY": "feedback-corpus-secret-0001",
+        "DIGEST_FEEDBACK__IMAP_URL": imap.url(),
+    }
+    engine = create_engine(f"sqlite:///{database}")
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from digest.cli import main; main()", "feedback", "fetch"],
+        cwd=clean_env,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    count = 0
+    deadline = time.monotonic() + 60
+    try:
+        while count == 0 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.01)
+            try:
+                with engine.connect() as connection:
+                    count = connection.execute(text("SELECT count(*) FROM feedback")).scalar_one()
+            except Exception:  # the table does not exist until the first migration ends
+                count = 0
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    with engine.connect() as connection:
+        at_kill = connection.execute(text("SELECT count(*) FROM feedback")).scalar_one()
+    assert 0 < at_kill < total, "the kill came before the first batch or after the last"
+
+    for name in ("DIGEST_DATABASE_URL", "DIGEST_SECRET_KEY", "DIGEST_FEEDBACK__IMAP_URL"):
+        monkeypatch.setenv(name, env[name])
+    code, _, err = run(["feedback", "fetch"], capsys)
+    assert code == 0, err
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT message_id, kind FROM feedback")).all()
+        engine.dispose()
+    assert len(rows) == total
+    assert {row[0] for row in rows} == {
+        f"<reply-{n}@mail.example.com>" for n in range(1, total + 1)
+    }
+    assert all(row[1] is not None for row in rows)  # nothing left unparsed
+    assert all(FILED in flags for flags in imap.flags().values())
