@@ -64,13 +64,18 @@ def _delivery_link(delivery: Delivery | None, by: str) -> Link | None:
 def _by_message_ids(session: Session, ids: tuple[str, ...], by: str) -> Link | None:
     if not ids:
         return None
+    # Columns, not entities: this runs for nearly every message filed.
     found = {
-        d.message_id: d
-        for d in session.scalars(select(Delivery).where(Delivery.message_id.in_(ids[:50])))
+        row[0]: Link(row[1], row[2], row[3], by)
+        for row in session.execute(
+            select(
+                Delivery.message_id, Delivery.id, Delivery.edition_id, Delivery.subscriber_id
+            ).where(Delivery.message_id.in_(ids[:50]))
+        )
     }
     for message_id in ids:
         if message_id in found:
-            return _delivery_link(found[message_id], by)
+            return found[message_id]
     return None
 
 

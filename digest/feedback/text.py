@@ -100,6 +100,9 @@ def strip_reply(text: str, languages: tuple[str, ...] = ("en",)) -> str:
     """The newest part of a reply: no quoted original, no signature."""
     if not text.strip():
         return ""
+    # Quoted lines are never the reader's words; dropping them first keeps the
+    # library's many-language patterns off the (often long) quoted original.
+    text = "\n".join(line for line in text.split("\n") if not line.lstrip().startswith(">"))
     replies = _parser(languages).read(text).replies
     newest = replies[0].body if replies else text
     # A "-- " signature delimiter that the library did not take as one.

@@ -1,0 +1,239 @@
+"""Filing readers' mail from a Maildir: messages per second and peak memory.
+
+    python benchmarks/feedback.py                        # 10,000 messages on SQLite
+    python benchmarks/feedback.py --messages 20000 --postgres postgresql://postgres@127.0.0.1:5432/postgres
+    python benchmarks/feedback.py --memory 2000,20000    # peak memory against the count
+
+The edition of 2017-11-02 is first sent (to the maildir outbox) to 1,000
+subscribers, so the mail filed links to real deliveries. The Maildir holds, in
+a fixed mix: plain-text replies with a quoted original and a signature (60%),
+HTML-only replies with a quoted block (10%), story suggestions (5%), vacation
+auto replies (10%), RFC 3464 bounces returning our headers (10%) and mail from
+strangers (5%). Each run is its own process into a new database; peak memory is
+that process's maximum resident set size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SUBSCRIBERS = 1000
+SECRET = "benchmark-secret-0123456789"
+
+
+def _reply(rng: random.Random, n: int, mid: str, sender: str) -> str:
+    quoted = "\n".join(
+        f"> Paragraph {i} of the briefing about the harbour, the budget and the ferries."
+        for i in range(rng.randint(5, 30))
+    )
+    return (
+        f"From: Reader <{sender}>\nTo: desk@news.example.org\n"
+        f"Subject: Re: Executive Summary for November 2nd\nMessage-ID: <r{n}@mail.example.com>\n"
+        f"In-Reply-To: {mid}\nReferences: {mid}\nDate: Thu, 2 Nov 2017 09:00:00 +0000\n"
+        "Content-Type: text/plain; charset=utf-8\n\n"
+        f"Thank you for item {n}; the ferry piece was the clearest yet.\n\n-- \nA Reader\n\n"
+        f"On Thu, 2 Nov 2017 at 07:00, The Morning Ledger <desk@news.example.org> wrote:\n{quoted}\n"
+    )
+
+
+def _html(n: int, mid: str, sender: str) -> str:
+    return (
+        f"From: {sender}\nTo: desk@news.example.org\nSubject: RE: Executive Summary for "
+        f"November 2nd\nMessage-ID: <h{n}@outlook.example.com>\nIn-Reply-To: {mid}\n"
+        "MIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n\n"
+        f"<html><body><div>Agreed on point {n}.</div><div id=divRplyFwdMsg><b>From:</b> "
+        "The Morning Ledger<br><b>Sent:</b> Thursday<br></div><blockquote><p>The "
+        "briefing text quoted back.</p></blockquote></body></html>\n"
+    )
+
+
+def _bounce(n: int, mid: str, address: str) -> str:
+    return (
+        f"From: MAILER-DAEMON@mx.example.net\nTo: bounces@news.example.org\n"
+        f"Message-ID: <bounce{n}@mx.example.net>\nSubject: Undelivered Mail Returned to Sender\n"
+        "Auto-Submitted: auto-replied\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\n\n'
+        "--B\nContent-Type: text/plain\n\nThe mail system could not deliver your message.\n\n"
+        "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n"
+        f"Final-Recipient: rfc822; {address}\nAction: failed\nStatus: 4.2.2\n"
+        "Diagnostic-Code: smtp; 452 4.2.2 mailbox full\n\n"
+        f"--B\nContent-Type: text/rfc822-headers\n\nMessage-ID: {mid}\n\n--B--\n"
+    )
+
+
+def write_maildir(folder: Path, count: int, message_ids: list[tuple[str, str]]) -> int:
+    rng = random.Random(20171102)
+    for sub in ("new", "cur", "tmp"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    size = 0
+    for n in range(count):
+        mid, address = message_ids[rng.randrange(len(message_ids))]
+        pick = rng.random()
+        if pick < 0.60:
+            text = _reply(rng, n, mid, address)
+        elif pick < 0.70:
+            text = _html(n, mid, address)
+        elif pick < 0.75:
+            text = (
+                f"From: {address}\nTo: desk@news.example.org\nSubject: Story suggestion\n"
+                f"Message-ID: <s{n}@example.com>\n\nLook into the lighthouse lease, please.\n"
+            )
+        elif pick < 0.85:
+            text = (
+                f"From: {address}\nTo: desk@news.example.org\nAuto-Submitted: auto-replied\n"
+                f"Subject: Automatic reply: Executive Summary\nMessage-ID: <a{n}@example.com>\n"
+                f"In-Reply-To: {mid}\n\nI am away until Monday.\n"
+            )
+        elif pick < 0.95:
+            text = _bounce(n, mid, address)
+        else:
+            text = (
+                f"From: stranger{n}@example.com\nTo: desk@news.example.org\nSubject: Hello\n"
+                f"Message-ID: <o{n}@example.com>\n\nDo you sell advertising?\n"
+            )
+        raw = text.encode("utf-8")
+        size += len(raw)
+        (folder / "new" / f"{1509606000 + n}.M{n}P1.bench").write_bytes(raw)
+    return size
+
+
+def prepare(url: str, work: Path) -> list[tuple[str, str]]:
+    """Subscribers and one sent edition; returns (Message-ID, address) of each delivery."""
+    from sqlalchemy import select
+
+    from digest.editions import EXAMPLE_EDITION
+    from digest.ledger import Delivery
+    from digest.publish import freeze_source, plan_send
+    from subscribers.csvio import import_csv
+    from subscribers.db import open_database
+    from subscribers.models import Subscriber
+
+    (work / "editions").mkdir(exist_ok=True)
+    shutil.copy(EXAMPLE_EDITION, work / "editions" / "2017-11-02.md")
+    settings = settings_for(url, work)
+    csv_path = work / "readers.csv"
+    csv_path.write_text(
+        "email\n" + "".join(f"reader.{i}@example.org\n" for i in range(SUBSCRIBERS)),
+        encoding="utf-8",
+    )
+    with open_database(url) as db:
+        import_csv(db, csv_path, lambda: datetime.now(UTC), confirmed=True)
+        frozen = freeze_source(db, settings, "2017-11-02")
+        plan_send(db, settings, frozen.edition).sender.run()
+        with db.transaction() as session:
+            rows = session.execute(
+                select(Delivery.message_id, Subscriber.email).join(
+                    Subscriber, Subscriber.id == Delivery.subscriber_id
+                )
+            ).all()
+    return [(str(mid), str(email)) for mid, email in rows]
+
+
+def settings_for(url: str, work: Path):  # type: ignore[no-untyped-def]
+    from digest.settings import Settings
+
+    return Settings(
+        database_url=url,
+        delivery_url=f"maildir:{work / 'outbox'}",
+        secret_key=SECRET,
+        editions_dir=work / "editions",
+    )
+
+
+def child(url: str, work: str, maildir: str) -> None:
+    from digest.feedback.sources import FileSource
+    from digest.feedback.store import Filer
+    from subscribers.db import open_database
+
+    settings = settings_for(url, Path(work))
+    with open_database(url) as db:
+        filer = Filer(db, settings)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        start = time.perf_counter()
+        report = filer.file(FileSource(Path(maildir)))
+        seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "stored": report.stored,
+                "kinds": dict(report.kinds),
+                "peak_kib": peak,
+                "before_kib": before,
+            }
+        )
+    )
+
+
+def run_one(count: int, postgres: str | None) -> dict[str, object]:
+    work = Path(tempfile.mkdtemp(prefix="digest-feedback-bench-"))
+    try:
+        if postgres:
+            from tests.databases import fresh_postgres
+
+            context = fresh_postgres(postgres)
+            url = context.__enter__()
+        else:
+            url, context = f"sqlite:///{work / 'bench.db'}", None
+        try:
+            ids = prepare(url, work)
+            size = write_maildir(work / "Maildir", count, ids)
+            done = subprocess.run(
+                [sys.executable, __file__, "--child", url, str(work), str(work / "Maildir")],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+            result["bytes"] = size
+            return result
+        finally:
+            if context is not None:
+                context.__exit__(None, None, None)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--postgres", help="also run on this PostgreSQL server")
+    parser.add_argument("--memory", help="comma-separated counts to compare peak memory")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    runs = [("SQLite", None, args.messages)]
+    if args.postgres:
+        runs.append(("PostgreSQL", args.postgres, args.messages))
+    for count in [int(c) for c in args.memory.split(",")] if args.memory else []:
+        runs.append(("SQLite", None, count))
+    print(f"{'database':<11} {'messages':>9} {'MB':>7} {'msg/s':>8} {'peak RSS':>10}  kinds")
+    for name, server, count in runs:
+        result = run_one(count, server)
+        seconds = float(result["seconds"])  # type: ignore[arg-type]
+        stored = int(result["stored"])  # type: ignore[call-overload]
+        peak = int(result["peak_kib"]) / 1024  # type: ignore[call-overload]
+        print(
+            f"{name:<11} {count:>9,} {int(result['bytes']) / 1e6:>7.1f} "  # type: ignore[call-overload]
+            f"{stored / seconds:>8,.0f} {peak:>8.1f} MiB  {result['kinds']}"
+        )
+
+
+if __name__ == "__main__":
+    main()
