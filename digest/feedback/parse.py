@@ -93,7 +93,11 @@ def parse(
     own_id = normalise_id(header(message, "message-id"))
     thread = [normalise_id(header(message, "in-reply-to"))]
     thread += reversed(_ANGLE_ID.findall(header(message, "references")))
-    report = read_report(message, header(message, "from"), subject)
+    try:
+        report = read_report(message, header(message, "from"), subject)
+    except (ValueError, LookupError, TypeError, AttributeError) as exc:
+        report = Report()
+        problems.append(f"report unreadable: {exc}")
     quoted = [m.decode("ascii") for m in OUR_ID.findall(raw)]
     return Parsed(
         message_id=own_id,
@@ -144,7 +148,7 @@ def _decode(data: bytes, charset: str | None) -> tuple[str, str | None]:
             return data.decode(charset), None
         except LookupError:
             problem: str | None = f"unknown charset {charset!r}"
-        except UnicodeDecodeError:
+        except ValueError:  # bytes not valid in it, or a name codecs refuse (a NUL in it)
             problem = f"bytes not valid in {charset!r}"
     else:
         problem = None
@@ -182,8 +186,8 @@ def _parts(message: Message) -> list[Message]:
     stack = [message]
     while stack and len(found) < 500:
         part = stack.pop()
-        payload = part.get_payload()
         if part.is_multipart() and part.get_content_maintype() == "multipart":
+            payload = part.get_payload()
             stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
         elif part.get_content_maintype() != "message":
             found.append(part)

@@ -47,6 +47,7 @@ _SPACE = re.compile(r"[ \t\r\n\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 #: A signature delimiter ("-- "), which mail clients put before a signature.
 _SIGNATURE = re.compile(r"^-- ?$", re.MULTILINE)
+_QUOTE_MARK = re.compile(r"^>$", re.MULTILINE)
 
 
 def html_to_text(markup: str) -> str:
@@ -71,7 +72,12 @@ def _render(element: etree._Element, depth: int) -> str:
         if tag == "br":
             parts.append("\n" + tail)
             continue
-        inner = _render(child, depth + 1) if depth < 200 else ""
+        # Past a sane depth, plain text without the layout (no recursion limit to hit).
+        inner = (
+            _render(child, depth + 1)
+            if depth < 200
+            else _SPACE.sub(" ", " ".join(child.itertext()))
+        )
         if tag == "blockquote":
             quoted = "\n".join("> " + line for line in tidy(inner).split("\n"))
             parts.append(f"\n{quoted}\n")
@@ -97,20 +103,41 @@ def _parser(languages: tuple[str, ...]) -> EmailReplyParser:
 
 
 def strip_reply(text: str, languages: tuple[str, ...] = ("en",)) -> str:
-    """The newest part of a reply: no quoted original, no signature."""
+    """The reader's own words: no quoted original, no attribution line, no signature.
+
+    First the newest fragment is found: the text before the first quote header
+    ("On … wrote:", Outlook's "From: … Sent: …"), or after it when the reader
+    wrote below. Within it, words between ``>``-quoted passages (an inline reply)
+    are separate blocks, each stripped of its own signature, so a "Sent from my
+    iPhone" in the first block does not take the answers below it along.
+    """
     if not text.strip():
         return ""
-    # Quoted lines are never the reader's words; dropping them first keeps the
-    # library's many-language patterns off the (often long) quoted original.
-    text = "\n".join(line for line in text.split("\n") if not line.lstrip().startswith(">"))
+    # Each run of quoted lines becomes one ">" line: the quote's place is kept, and
+    # the library's many-language patterns never scan the (often long) original.
+    lines: list[str] = []
+    for line in text.split("\n"):
+        if not line.lstrip().startswith(">"):
+            lines.append(line)
+        elif not lines or lines[-1] != ">":
+            lines.append(">")
+    collapsed = "\n".join(lines)
+    replies = _parser(languages).read(collapsed).replies
+    newest = replies[0].full_body if replies else collapsed
+    parts = [_newest(block, languages) for block in _QUOTE_MARK.split(newest)]
+    return tidy("\n\n".join(part for part in parts if part))
+
+
+def _newest(text: str, languages: tuple[str, ...]) -> str:
+    if not text.strip():
+        return ""
     replies = _parser(languages).read(text).replies
     newest = replies[0].body if replies else text
     # A "-- " signature delimiter that the library did not take as one.
     found = _SIGNATURE.search(newest)
     if found is not None:
         newest = newest[: found.start()]
-    kept = [line for line in newest.split("\n") if not line.lstrip().startswith(">")]
-    return tidy("\n".join(kept))
+    return tidy(newest)
 
 
 def safe_html(markup: str) -> str:

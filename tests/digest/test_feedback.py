@@ -17,6 +17,7 @@ from digest.feedback import store as feedback_store
 from digest.feedback.classify import Mailboxes
 from digest.feedback.listen import start_listener
 from digest.feedback.models import Feedback
+from digest.feedback.parse import parse
 from digest.feedback.store import Filer, Incoming
 from digest.feedback.text import html_to_text, safe_html, strip_reply
 from digest.ledger import Delivery, DeliveryStatus
@@ -343,3 +344,12 @@ def test_import_of_a_missing_path_is_a_clear_error(
 ) -> None:
     code, _, err = run(["feedback", "import", str(desk.tmp / "nowhere.mbox")], capsys)
     assert code == 1 and "does not exist" in err
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=_MESSAGES)
+def test_the_parser_itself_survives_arbitrary_bytes(raw: bytes) -> None:
+    """parse() returns values for any bytes; filing's safety net is for bugs, not for input."""
+    parsed = parse(raw, ("en", "de"))
+    assert isinstance(parsed.text, str) and isinstance(parsed.subject, str)
+    assert parsed.report.kind in (None, "bounce", "complaint")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 
+from digest import jobs
 from digest.errors import DigestError
 from digest.feedback.imap import FILED, Fetcher, FetchReport
 from digest.feedback.models import Feedback, MailboxState
@@ -178,3 +179,28 @@ def test_a_fetch_killed_half_way_loses_and_duplicates_nothing(
     }
     assert all(row[1] is not None for row in rows)  # nothing left unparsed
     assert all(FILED in flags for flags in imap.flags().values())
+
+
+def test_the_scheduler_job_files_the_mailbox(
+    imap: ImapServer,
+    db: Database,
+    db_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`digest run`'s polling job fetches with the settings file it is given."""
+    settings = scenario_settings(tmp_path, db_url)
+    send_scenario(db, settings, tmp_path)
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        f'database_url = "{db_url}"\nsecret_key = "feedback-corpus-secret-0001"\n'
+        f'[feedback]\nimap_url = "{imap.url()}"\n',
+        encoding="utf-8",
+    )
+    append_all(imap, [reader_reply(2, 2)])
+    jobs.fetch_feedback(str(config))
+    assert stored(db) == [("<reply-2@mail.example.com>", "reply")]
+    imap_server_down = config.read_text(encoding="utf-8").replace(str(imap.port), "1")
+    config.write_text(imap_server_down, encoding="utf-8")
+    jobs.fetch_feedback(str(config))  # logged, not raised: the service keeps running
+    assert "feedback fetch failed" in caplog.text and imap.password not in caplog.text
