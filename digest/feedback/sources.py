@@ -7,6 +7,7 @@ constant memory. A file that can't be read is reported and skipped; the rest go 
 from __future__ import annotations
 
 import mailbox
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,10 +66,14 @@ class FileSource:
                 self.unreadable.append((str(file), exc.strerror or str(exc)))
 
     def _maildir_files(self) -> Iterator[Path]:
+        """Streamed in directory order: a sorted list would grow with the mailbox."""
         for sub in ("new", "cur"):
             folder = self.path / sub
             if folder.is_dir():
-                yield from sorted(p for p in folder.iterdir() if p.is_file())
+                with os.scandir(folder) as entries:
+                    for entry in entries:
+                        if entry.is_file() and not entry.name.startswith("."):
+                            yield Path(entry.path)
 
     def _mbox(self) -> Iterator[Incoming]:
         box = mailbox.mbox(self.path, create=False)
