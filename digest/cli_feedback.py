@@ -262,7 +262,11 @@ def show_(
                 lines.append(f"{label + ':':<12} {value}")
         body = [
             "",
-            "--- the reader's words " + "-" * 40,
+            (
+                "--- the report " + "-" * 48
+                if item.kind in ("bounce", "complaint")
+                else "--- the reader's words " + "-" * 40
+            ),
             item.text or "(none)",
             "",
             "--- the full text " + "-" * 45,

@@ -230,7 +230,9 @@ def status(
         out.print(f"sending at {rate:,.1f}/s; about {timedelta(seconds=round(eta))} left")
     out.print(
         "readers' mail: "
-        + ", ".join(f"{drew[kind]:,} {label}" for kind, label in _DREW)
+        + ", ".join(
+            f"{drew[kind]:,} {one if drew[kind] == 1 else more}" for kind, one, more in _DREW
+        )
         + (f" (and {drew['auto_reply']:,} auto replies)" if drew["auto_reply"] else ""),
         markup=False,
     )
@@ -242,11 +244,11 @@ def status(
 
 
 _DREW = (
-    ("reply", "replies"),
-    ("suggestion", "suggestions"),
-    ("bounce", "bounces"),
-    ("complaint", "complaints"),
-    ("unsubscribe", "unsubscribes by email"),
+    ("reply", "reply", "replies"),
+    ("suggestion", "suggestion", "suggestions"),
+    ("bounce", "bounce", "bounces"),
+    ("complaint", "complaint", "complaints"),
+    ("unsubscribe", "unsubscribe by email", "unsubscribes by email"),
 )
 
 

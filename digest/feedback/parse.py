@@ -107,7 +107,7 @@ def parse(
         recipients=recipients,
         subject=subject,
         date=_date(header(message, "date")),
-        text=strip_reply(full_text, languages) if report.kind is None else tidy(full_text),
+        text=strip_reply(full_text, languages) if report.kind is None else _report_text(full_text),
         full_text=full_text,
         html=html,
         auto_reply=_is_auto(message, subject),
@@ -115,6 +115,20 @@ def parse(
         quoted_ids=tuple(dict.fromkeys(i for i in quoted if i != own_id)),
         problems=tuple(dict.fromkeys(problems)),
     )
+
+
+#: Where a bounce's own words end and the returned message begins.
+_RETURNED = re.compile(
+    r"^(-+ ?(this is a copy of|original message|below this line).*|return-path:.*|"
+    r"received: from .*)$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _report_text(text: str) -> str:
+    """A bounce's or report's explanation, without the copy of our message it returns."""
+    found = _RETURNED.search(text)
+    return tidy(text[: found.start()] if found else text)[:2000]
 
 
 def header(message: Message, name: str) -> str:

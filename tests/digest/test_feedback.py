@@ -336,7 +336,7 @@ def test_commands_import_list_show_export_and_status(
     assert counts["feedback"]["reply"] == 1 and counts["feedback"]["bounce"] == 1
     assert counts["counts"]["failed"] == 1  # the permanent bounce failed its delivery
     code, out, _ = run(["status", "2017-11-02"], capsys)
-    assert "1 replies, 0 suggestions, 1 bounces" in out
+    assert "readers' mail: 1 reply, 0 suggestions, 1 bounce, 0 complaints" in out
 
 
 def test_import_of_a_missing_path_is_a_clear_error(
