@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import signal
 import sys
 import threading
@@ -37,6 +38,14 @@ app = typer.Typer(
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    """Text from a message with its control characters (terminal escapes) shown, not run."""
+    return _CONTROL.sub(lambda found: f"\\x{ord(found.group(0)):02x}", text)
 
 
 def _summary(report: FilingReport) -> None:
@@ -111,6 +120,8 @@ def fetch(
             markup=False,
         )
     console().print(f"{report.mailbox}: {report.fetched:,} new", markup=False)
+    for warning in report.warnings:
+        console(stderr=True).print(f"warning: {warning}", markup=False)
     _summary(report.filing)
     if report.filing.not_stored:
         raise typer.Exit(1)
@@ -140,7 +151,8 @@ def listen(
                 int(feedback.max_message_mb * 1024 * 1024),
             )
         except (OSError, RuntimeError) as exc:
-            raise DigestError(f"cannot listen on {host}:{port}: {exc}") from exc
+            where = f"{host or feedback.listen_host}:{port or feedback.listen_port}"
+            raise DigestError(f"cannot listen on {where}: {exc}") from exc
         console().print(
             f"accepting mail for {mailboxes.contact}, {'+'.join(mailboxes.unsubscribe[:1])}"
             f"[+TOKEN]@{mailboxes.unsubscribe[1]} and {mailboxes.bounce[0]}[+TOKEN]@"
@@ -209,9 +221,9 @@ def _table(rows: list[dict[str, Any]]) -> None:
             row["received_at"][:16].replace("T", " "),
             row["kind"],
             row["edition"] or "",
-            row["from"] or "",
-            row["subject"] or "",
-            text[:80] + ("…" if len(text) > 80 else ""),
+            _printable(row["from"] or ""),
+            _printable(row["subject"] or ""),
+            _printable(text[:80] + ("…" if len(text) > 80 else "")),
         )
     out.print(table)
 
@@ -272,7 +284,7 @@ def show_(
             "--- the full text " + "-" * 45,
             item.full_text or "(none)",
         ]
-    console().print("\n".join(lines + body), markup=False, highlight=False)
+    console().print(_printable("\n".join(lines + body)), markup=False, highlight=False)
 
 
 @app.command()

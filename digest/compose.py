@@ -186,8 +186,9 @@ class EditionComposer:
         self.skeleton = Skeleton(self.sender, self.reply_to, self.subject, self.list_id)
 
     def message_id(self, delivery_id: int) -> str:
-        """Unique per delivery, the same on a retry, unguessable without the edition's salt."""
-        return f"<{self.day:%Y%m%d}.{delivery_id}.{self.salt}@{self.domain}>"
+        """Unique per delivery, the same on a retry, and unguessable: its tag is signed."""
+        tag = self.links.signer.message_tag(delivery_id, self.salt)
+        return f"<{self.day:%Y%m%d}.{delivery_id}.{tag}@{self.domain}>"
 
     def envelope_from(self, delivery_id: int | None) -> str:
         if self.verp and delivery_id is not None:

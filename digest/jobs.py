@@ -199,6 +199,8 @@ def fetch_feedback(config: str | None = None) -> None:
             log.error("feedback fetch failed: %s", exc)
             return
     filing = report.filing
+    for warning in report.warnings:
+        log.warning("feedback: %s", warning)
     if report.fetched or filing.stored:
         log.info(
             "feedback: %d fetched, %d filed (%s), %d duplicates%s",

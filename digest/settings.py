@@ -265,7 +265,14 @@ class FeedbackSettings(BaseModel):
     bounce_threshold: int = Field(
         default=1,
         ge=1,
-        description="Permanent bounces after which a subscriber is marked bounced.",
+        description="Deliveries hard-bounced (5.1.x: no such address) before a subscriber "
+        "is marked bounced.",
+    )
+    soft_bounce_threshold: int = Field(
+        default=3,
+        ge=1,
+        description="Deliveries failed for good for other reasons (mailbox full, refused "
+        "by policy) before a subscriber is marked bounced.",
     )
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(default=2525, ge=1, le=65535)
@@ -288,8 +295,15 @@ class FeedbackSettings(BaseModel):
         if value is None:
             return None
         parts = urlsplit(value.get_secret_value())
+        try:
+            parts.port  # noqa: B018 - raises on a password with an unencoded / ? or #
+        except ValueError:
+            parts = urlsplit("")
         if parts.scheme not in ("imap", "imaps") or not parts.hostname:
-            raise ValueError("must be imaps://user:password@host/FOLDER or imap://…")
+            raise ValueError(
+                "must be imaps://user:password@host/FOLDER or imap://… "
+                "(percent-encode / ? # @ : in the user name or password)"
+            )
         return value
 
 

@@ -25,6 +25,7 @@ from subscribers.models import Subscriber
 _CONFIRM_SALT = "digest.subscribers.confirm"
 _UNSUBSCRIBE_SALT = "digest.subscribers.unsubscribe"
 _DELIVERY_SALT = "digest.delivery"
+_MESSAGE_ID_SALT = "digest.message-id"
 
 
 class ExpiredTokenError(TokenError):
@@ -91,6 +92,12 @@ class Signer:
         if number.isdigit() and hmac.compare_digest(mac, self._mac(int(number))):
             return int(number)
         raise TokenError("not a delivery token of this publication")
+
+    def message_tag(self, delivery_id: int, salt: str) -> str:
+        """The per-delivery part of a Message-ID: a reader who sees their own can't
+        work out anyone else's, so a returned Message-ID is as good as a token."""
+        message = f"{_MESSAGE_ID_SALT}:{salt}:{delivery_id}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:16]
 
     def _mac(self, delivery_id: int) -> str:
         message = f"{_DELIVERY_SALT}:{delivery_id}".encode()

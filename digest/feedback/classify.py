@@ -74,6 +74,6 @@ def classify(parsed: Parsed, mailboxes: Mailboxes, *, linked: bool) -> Kind:
         return Kind.auto_reply
     if base_subject(parsed.subject).startswith(mailboxes.suggest_subjects):
         return Kind.suggestion
-    if linked or parsed.thread_ids:
+    if linked:  # an In-Reply-To that is not ours proves nothing (spam uses it)
         return Kind.reply
     return Kind.other

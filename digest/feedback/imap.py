@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from imap_tools import BaseMailBox, MailBox
-from imap_tools.errors import MailboxLoginError
+from imap_tools.errors import ImapToolsError, MailboxLoginError
 
 from digest.errors import DigestError
 from digest.feedback.models import MailboxState
@@ -54,12 +54,19 @@ class ImapAddress:
     @classmethod
     def parse(cls, url: str) -> ImapAddress:
         parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:  # the message would quote the password
+            port, parts = None, urlsplit("")
         if parts.scheme not in ("imap", "imaps") or not parts.hostname:
-            raise FetchError("feedback.imap_url must be imaps://user:password@host/FOLDER")
+            raise FetchError(
+                "the IMAP URL must be imaps://user:password@host/FOLDER or imap://… "
+                "(percent-encode / ? # @ : in the user name or password)"
+            )
         return cls(
             scheme=parts.scheme,
             host=parts.hostname,
-            port=parts.port or (993 if parts.scheme == "imaps" else 143),
+            port=port or (993 if parts.scheme == "imaps" else 143),
             user=unquote(parts.username or ""),
             password=unquote(parts.password or ""),
             folder=unquote(parts.path.lstrip("/")) or "INBOX",
@@ -91,6 +98,7 @@ class FetchReport:
     uidvalidity_changed: bool
     fetched: int
     filing: FilingReport
+    warnings: list[str]
 
 
 class Fetcher:
@@ -115,13 +123,18 @@ class Fetcher:
         box: BaseMailBox
         try:
             if address.scheme == "imaps":
-                box = MailBox(address.host, address.port, timeout=self.timeout)
+                box = MailBox(
+                    address.host,
+                    address.port,
+                    timeout=self.timeout,
+                    ssl_context=ssl.create_default_context(),  # verify the certificate
+                )
             else:
                 box = _StartTlsWhenOffered(address.host, address.port, self.timeout)
             return box.login(address.user, address.password, initial_folder=address.folder)
         except MailboxLoginError as exc:
             raise FetchError(f"{address.key}: the server refused the login: {exc}") from exc
-        except (TimeoutError, OSError, imaplib.IMAP4.error) as exc:
+        except (OSError, imaplib.IMAP4.error, ImapToolsError) as exc:
             raise FetchError(f"{address.key}: cannot read the mailbox: {exc}") from exc
 
     def fetch(
@@ -133,8 +146,8 @@ class Fetcher:
         try:
             with self._connect() as box:
                 return self._fetch(box, now, progress)
-        except (OSError, imaplib.IMAP4.error) as exc:
-            raise FetchError(f"{self.address.key}: the connection failed: {exc}") from exc
+        except (OSError, imaplib.IMAP4.error, ImapToolsError) as exc:
+            raise FetchError(f"{self.address.key}: {exc}") from exc
 
     def _fetch(
         self, box: Any, now: Callable[[], datetime], progress: Callable[[int, int], None] | None
@@ -165,13 +178,18 @@ class Fetcher:
         def stored(batch: list[Incoming]) -> None:
             nonlocal done
             filed = [m.group(1) for m in (_ORIGIN_UID.search(i.origin) for i in batch) if m]
-            if self.move_to and can_move:
-                box.move(filed, self.move_to)
-            elif self.move_to:  # a copy, and the original only flagged: never expunged
-                box.copy(filed, self.move_to)
-                box.flag(filed, FILED, True)
-            else:
-                box.flag(filed, FILED, True)
+            try:
+                if self.move_to and can_move:
+                    box.move(filed, self.move_to)
+                elif self.move_to:  # a copy, and the original only flagged: never expunged
+                    box.copy(filed, self.move_to)
+                    box.flag(filed, FILED, True)
+                else:
+                    box.flag(filed, FILED, True)
+            except (ImapToolsError, imaplib.IMAP4.error) as exc:
+                # Stored already; the read position still moves on, so a server that
+                # refuses keywords or the folder never makes us read the same mail again.
+                warnings.append(f"could not mark {len(filed)} filed message(s): {exc}")
             with self.db.transaction() as session:
                 state = session.get(MailboxState, key)
                 assert state is not None
@@ -181,8 +199,9 @@ class Fetcher:
             if progress is not None:
                 progress(done, len(uids))
 
+        warnings: list[str] = []
         filing = self.filer.file(self._messages(box, uids), on_stored=stored)
-        return FetchReport(key, changed, len(uids), filing)
+        return FetchReport(key, changed, len(uids), filing, warnings)
 
     @staticmethod
     def _can_move(box: Any) -> bool:

@@ -2,15 +2,21 @@
 
 Tried in order of certainty:
 
-1. ``In-Reply-To`` / ``References`` naming one of our stored Message-IDs;
-2. the signed token of the VERP or unsubscribe address it was sent to (a
+1. the signed token of the VERP or unsubscribe address it was sent to (a
    complaint's ``Original-Mail-From`` included);
+2. ``In-Reply-To`` / ``References`` naming one of our stored Message-IDs;
 3. one of our Message-IDs inside the message: the headers a bounce or an abuse
    report returns, or the original it attaches;
-4. for bounces and complaints, the failed (or reporting) recipient's latest
-   delivery;
+4. for bounces and complaints, the failed (or reported) recipient: the
+   subscriber only, since nothing says which edition failed;
 5. the sender's address: a subscriber, and, if the subject is "Re:" an
    edition's subject, that edition's delivery to them.
+
+Only the first three are *trusted*: tokens and Message-IDs are signed per
+delivery, so nobody can name another reader's delivery with them. Bounces,
+complaints and unsubscribes change a subscriber only through a trusted link;
+the rest are filed for the editors to read, because a ``From:`` or a
+``Final-Recipient:`` anyone can write.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from digest.feedback.classify import Mailboxes, base_subject
 from digest.feedback.parse import Parsed
-from digest.ledger import Delivery, DeliveryStatus, FrozenEdition
+from digest.ledger import Delivery, FrozenEdition
 from subscribers.addresses import parse_address
 from subscribers.errors import AddressError, TokenError
 from subscribers.models import Subscriber
@@ -41,11 +47,19 @@ class Link:
     def found(self) -> bool:
         return self.edition_id is not None or self.subscriber_id is not None
 
+    @property
+    def trusted(self) -> bool:
+        """Through a signed token or Message-ID: safe to act on."""
+        return self.delivery_id is not None and self.by in TRUSTED
+
+
+TRUSTED = frozenset({"verp", "unsubscribe", "in-reply-to", "returned-headers"})
+
 
 def find_link(session: Session, parsed: Parsed, mailboxes: Mailboxes, signer: Signer) -> Link:
-    link = _by_message_ids(session, parsed.thread_ids, "in-reply-to")
+    link = _by_token(session, parsed, mailboxes, signer)
     if link is None:
-        link = _by_token(session, parsed, mailboxes, signer)
+        link = _by_message_ids(session, parsed.thread_ids, "in-reply-to")
     if link is None:
         link = _by_message_ids(session, parsed.quoted_ids, "returned-headers")
     if link is None and parsed.report.kind is not None:
@@ -117,19 +131,8 @@ def _by_recipient(session: Session, parsed: Parsed) -> Link | None:
         candidates.append(email.utils.parseaddr(reported)[1])
     for address in candidates:
         subscriber = _subscriber(session, address)
-        if subscriber is None:
-            continue
-        latest = session.scalars(
-            select(Delivery)
-            .where(
-                Delivery.subscriber_id == subscriber.id,
-                Delivery.status.in_([DeliveryStatus.sent, DeliveryStatus.failed]),
-            )
-            .order_by(Delivery.id.desc())
-        ).first()
-        return _delivery_link(latest, "failed-recipient") or Link(
-            subscriber_id=subscriber.id, by="failed-recipient"
-        )
+        if subscriber is not None:
+            return Link(subscriber_id=subscriber.id, by="failed-recipient")
     return None
 
 

@@ -51,6 +51,7 @@ class Feedback(Base):
     text: Mapped[str | None] = mapped_column(Text)  # the reader's own words
     full_text: Mapped[str | None] = mapped_column(Text)
     permanent: Mapped[bool | None] = mapped_column()  # bounces: permanent or temporary
+    bounce_status: Mapped[str | None] = mapped_column(String(16))  # e.g. 5.1.1
     detail: Mapped[str | None] = mapped_column(Text)  # bounce diagnostic, report type, …
     linked_by: Mapped[str | None] = mapped_column(String(40))
     edition_id: Mapped[int | None] = mapped_column(ForeignKey("editions.id", ondelete="SET NULL"))

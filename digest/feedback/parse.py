@@ -23,6 +23,8 @@ from digest.feedback.reports import Report, read_report
 from digest.feedback.text import html_to_text, strip_reply, tidy
 
 _ANGLE_ID = re.compile(r"<[^<>\s]{1,400}>")
+_ID_CHAR = r"[\x21-\x3b\x3d\x3f-\x7e]"  # printable ASCII but < > and space
+_WELL_FORMED_ID = re.compile(rf"<{_ID_CHAR}{{1,200}}@{_ID_CHAR}{{1,200}}>")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 #: Message-IDs of our own deliveries wherever they appear (returned headers, copies).
 OUR_ID = re.compile(rb"<\d{8}\.\d{1,18}\.[0-9a-f]{8,32}@[A-Za-z0-9.-]{1,253}>")
@@ -64,11 +66,11 @@ def message_id_of(raw: bytes) -> str | None:
 
 
 def normalise_id(value: str | None) -> str | None:
+    """A well-formed ``<left@right>`` in printable ASCII, or None: nothing else dedupes."""
     if not value:
         return None
-    found = _ANGLE_ID.search(value)
-    token = found.group(0) if found else value.strip()
-    return token[:998] or None
+    found = _WELL_FORMED_ID.search(value)
+    return found.group(0) if found else None
 
 
 def parse(
@@ -92,7 +94,7 @@ def parse(
     subject = header(message, "subject")
     own_id = normalise_id(header(message, "message-id"))
     thread = [normalise_id(header(message, "in-reply-to"))]
-    thread += reversed(_ANGLE_ID.findall(header(message, "references")))
+    thread += [normalise_id(i) for i in reversed(_ANGLE_ID.findall(header(message, "references")))]
     try:
         report = read_report(message, header(message, "from"), subject)
     except (ValueError, LookupError, TypeError, AttributeError) as exc:
@@ -173,8 +175,9 @@ def _decode(data: bytes, charset: str | None) -> tuple[str, str | None]:
 
 
 def _body(message: Message) -> tuple[str, str | None, list[str]]:
-    """The first text/plain and text/html parts that are not attachments or attached mail."""
-    plain: str | None = None
+    """Inline text/plain parts (all of them: Apple Mail puts text, image, text) and the
+    first text/html part; not attachments, not attached messages."""
+    plain: list[str] = []
     html: str | None = None
     problems: list[str] = []
     for part in _parts(message):
@@ -187,11 +190,11 @@ def _body(message: Message) -> tuple[str, str | None, list[str]]:
         text, problem = _decode(payload, part.get_content_charset())
         if problem:
             problems.append(problem)
-        if kind == "text/plain" and plain is None:
-            plain = text
-        elif kind == "text/html" and html is None:
+        if kind == "text/plain":
+            plain.append(text)
+        elif html is None:
             html = text
-    return tidy(plain or ""), html, problems
+    return tidy("\n\n".join(plain)), html, problems
 
 
 def _parts(message: Message) -> list[Message]:
@@ -222,7 +225,10 @@ def _date(value: str) -> datetime | None:
         return None
     if moment is None:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # year 9999 with an offset
+        return None
 
 
 def _is_auto(message: Message, subject: str) -> bool:

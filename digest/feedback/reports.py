@@ -43,6 +43,11 @@ class Report:
     fields: dict[str, str] = field(default_factory=dict)  # the ARF report's fields
 
     @property
+    def is_hard(self) -> bool:
+        """A permanent "no such address" (5.1.x): the address itself is gone."""
+        return self.is_permanent and self.status is not None and self.status.startswith("5.1.")
+
+    @property
     def is_permanent(self) -> bool:
         if self.permanent:
             return True
@@ -75,6 +80,8 @@ def read_report(message: Message, sender: str, subject: str) -> Report:
     delayed = tuple(a for a in _addresses(temporary) if a not in failed)
     if not (failed or delayed or status or report_type == "delivery-status"):
         return Report()  # a subject that merely sounds like a bounce
+    if not (failed or delayed) and status is not None and status.startswith("2"):
+        return Report()  # a success notice (delivered, relayed): not a bounce
     return Report(
         kind="bounce", permanent=failed, temporary=delayed, status=status, diagnostic=diagnostic
     )

@@ -11,14 +11,15 @@ left unparsed between the two are parsed at the start of the next run.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from digest.feedback.classify import Mailboxes, classify
@@ -32,6 +33,8 @@ from subscribers.audience import change_status, unsubscribe
 from subscribers.db import Database
 from subscribers.models import Base, Status, Subscriber
 
+log = logging.getLogger(__name__)
+
 BATCH_MESSAGES = 200
 BATCH_BYTES = 64 * 1024 * 1024
 
@@ -39,6 +42,7 @@ _FEEDBACK = Base.metadata.tables["feedback"]
 _PARSED = (
     "kind",
     "problem",
+    "bounce_status",
     "from_email",
     "from_name",
     "subject",
@@ -105,9 +109,9 @@ class Filer:
         self.mailboxes = Mailboxes.from_settings(settings)
         self.signer = Links.from_settings(settings).signer
         self.languages = tuple(settings.feedback.reply_languages)
-        self.threshold = settings.feedback.bounce_threshold
+        self.hard_threshold = settings.feedback.bounce_threshold
+        self.soft_threshold = settings.feedback.soft_bounce_threshold
         self.clock = clock
-        self._bounces_in_batch: Counter[int] = Counter()
 
     def file(
         self,
@@ -117,7 +121,6 @@ class Filer:
     ) -> FilingReport:
         """Store and file every message; ``on_stored`` hears of each batch once it is safe."""
         report = FilingReport()
-        self.file_unparsed(report)
         for batch in _batches(messages):
             report.seen += len(batch)
             stored = self.store(batch, report)
@@ -126,6 +129,7 @@ class Filer:
             self._file_rows(stored, report)
             if progress is not None:
                 progress(report)
+        self.file_unparsed(report)
         return report
 
     def store(self, batch: list[Incoming], report: FilingReport) -> list[tuple[int, Incoming]]:
@@ -133,11 +137,7 @@ class Filer:
         rows: list[_Row] = []
         seen: set[str] = set()
         for incoming in batch:
-            try:
-                row = _Row(incoming, hashlib.sha256(incoming.raw).hexdigest(), _safe_id(incoming))
-            except Exception as exc:  # reported, never raised
-                report.not_stored.append((incoming.origin, f"unreadable: {exc}"))
-                continue
+            row = _Row(incoming, hashlib.sha256(incoming.raw).hexdigest(), _safe_id(incoming))
             keys = {row.sha256} | ({row.message_id} if row.message_id else set())
             if keys & seen:
                 report.duplicates += 1
@@ -146,20 +146,26 @@ class Filer:
             rows.append(row)
         try:
             with self.db.transaction() as session:
-                return self._insert(session, rows, report)
-        except IntegrityError:  # another process stored some of these meanwhile
-            stored: list[tuple[int, Incoming]] = []
+                stored, duplicates = self._insert(session, rows)
+        except SQLAlchemyError:  # another process stored some meanwhile, or one row is bad
+            stored, duplicates = [], 0
             for row in rows:
                 try:
                     with self.db.transaction() as session:
-                        stored += self._insert(session, [row], report)
+                        one, dup = self._insert(session, [row])
                 except IntegrityError:
-                    report.duplicates += 1
-            return stored
+                    one, dup = [], 1
+                except SQLAlchemyError as exc:
+                    log.error("could not store %s: %s", row.incoming.origin, exc)
+                    report.not_stored.append((row.incoming.origin, f"database error: {exc}"))
+                    continue
+                stored += one
+                duplicates += dup
+        report.stored += len(stored)
+        report.duplicates += duplicates
+        return stored
 
-    def _insert(
-        self, session: Session, rows: list[_Row], report: FilingReport
-    ) -> list[tuple[int, Incoming]]:
+    def _insert(self, session: Session, rows: list[_Row]) -> tuple[list[tuple[int, Incoming]], int]:
         hashes = [r.sha256 for r in rows]
         ids = [r.message_id for r in rows if r.message_id]
         known = set(session.scalars(select(Feedback.sha256).where(Feedback.sha256.in_(hashes))))
@@ -169,83 +175,143 @@ class Filer:
             )
         now = self.clock()
         added: list[tuple[Feedback, Incoming]] = []
+        duplicates = 0
         for row in rows:
             if row.sha256 in known or row.message_id in known:
-                report.duplicates += 1
+                duplicates += 1
                 continue
             feedback = Feedback(
                 received_at=now,
-                origin=row.incoming.origin[:300],
+                origin=_clean(row.incoming.origin)[:300],
                 sha256=row.sha256,
                 message_id=row.message_id,
                 size=len(row.incoming.raw),
                 raw=row.incoming.raw,
-                envelope_to=", ".join(row.incoming.envelope_to) or None,
+                envelope_to=_clean(", ".join(row.incoming.envelope_to)) or None,
             )
             session.add(feedback)
             added.append((feedback, row.incoming))
         session.flush()
-        report.stored += len(added)
-        return [(feedback.id, incoming) for feedback, incoming in added]
+        return [(feedback.id, incoming) for feedback, incoming in added], duplicates
 
     def file_unparsed(self, report: FilingReport) -> None:
-        """Parse rows stored but never filed (a crash came between the two steps)."""
-        while True:
-            with self.db.transaction() as session:
-                rows = session.execute(
-                    select(Feedback.id, Feedback.raw, Feedback.origin, Feedback.envelope_to)
+        """Parse rows stored but never filed (a crash came between the two steps).
+
+        Never in the way of storing: it runs after, and a failure here is logged.
+        """
+        try:
+            while self._file_some_unparsed(report):
+                pass
+        except SQLAlchemyError as exc:
+            log.error("filing stored messages failed; they stay stored, unfiled: %s", exc)
+
+    def _file_some_unparsed(self, report: FilingReport) -> bool:
+        with self.db.transaction() as session:
+            ids = list(
+                session.scalars(
+                    select(Feedback.id)
                     .where(Feedback.kind.is_(None))
                     .order_by(Feedback.id)
                     .limit(BATCH_MESSAGES)
-                ).all()
-            if not rows:
-                return
-            self._file_rows(
-                [
-                    (row[0], Incoming(row[1], row[2], tuple((row[3] or "").split(", "))))
-                    for row in rows
-                ],
-                report,
+                )
             )
+        if not ids:
+            return False
+        self._file_rows([(i, None) for i in ids], report)
+        return True
 
-    def _file_rows(self, rows: list[tuple[int, Incoming]], report: FilingReport) -> None:
+    def _file_rows(self, rows: Sequence[tuple[int, Incoming | None]], report: FilingReport) -> None:
+        """File stored rows in one transaction; ``None`` in place of a message: read it back.
+
+        Each row is claimed first (``kind`` set where it is still null), so two
+        processes filing the same leftovers never act on one message twice.
+        """
         if not rows:
             return
-        filed: list[dict[str, Any]] = []
-        self._bounces_in_batch.clear()  # bounces filed in this batch are not written yet
-        with self.db.transaction() as session:
-            for feedback_id, incoming in rows:
+        try:
+            self._file_together(rows, report)
+        except SQLAlchemyError:  # one bad row (or a race) must not keep the rest unfiled
+            for row in rows:
                 try:
-                    values = self._file_one(session, incoming)
+                    self._file_together([row], report)
+                except SQLAlchemyError as exc:
+                    self._give_up(row[0], exc, report)
+
+    def _file_together(
+        self, rows: Sequence[tuple[int, Incoming | None]], report: FilingReport
+    ) -> None:
+        batch = FilingReport()
+        counted: dict[tuple[int, bool], set[int]] = {}  # bounced deliveries not yet written
+        filed: list[dict[str, Any]] = []
+        with self.db.transaction() as session:
+            claimed = set(
+                session.scalars(
+                    update(Feedback)
+                    .where(Feedback.id.in_([i for i, _ in rows]), Feedback.kind.is_(None))
+                    .values(kind=Kind.other)
+                    .returning(Feedback.id)
+                )
+            )
+            for feedback_id, incoming in rows:
+                if feedback_id not in claimed:
+                    continue  # filed meanwhile by another process
+                if incoming is None:
+                    stored = session.get(Feedback, feedback_id)
+                    assert stored is not None
+                    envelope = tuple(a for a in (stored.envelope_to or "").split(", ") if a)
+                    incoming = Incoming(stored.raw, stored.origin, envelope)
+                try:
+                    values = self._file_one(session, incoming, counted)
                 except Exception as exc:  # kept raw and listed, never dropped
                     values = {
                         **_UNFILED,
                         "b_kind": Kind.other,
-                        "b_problem": f"could not be parsed: {exc!r}"[:2000],
+                        "b_problem": _clean(f"could not be parsed: {exc!r}")[:2000],
                     }
-                    report.unparsed += 1
+                    batch.unparsed += 1
                 filed.append({**values, "feedback_id": feedback_id})
-                report.kinds[values["b_kind"]] += 1
+                batch.kinds[values["b_kind"]] += 1
                 if values["b_effect"]:
-                    report.effects.append(values["b_effect"])
-            session.connection().execute(_FILE, filed)
+                    batch.effects.append(values["b_effect"])
+            if filed:
+                session.connection().execute(_FILE, filed)
+        report.unparsed += batch.unparsed
+        report.kinds.update(batch.kinds)
+        report.effects += batch.effects
 
-    def _file_one(self, session: Session, incoming: Incoming) -> dict[str, Any]:
+    def _give_up(self, feedback_id: int, exc: Exception, report: FilingReport) -> None:
+        """The row could not be filed at all: listed as other with the reason, still raw."""
+        log.error("could not file feedback %d: %s", feedback_id, exc)
+        with self.db.transaction() as session:
+            session.execute(
+                update(Feedback)
+                .where(Feedback.id == feedback_id, Feedback.kind.is_(None))
+                .values(kind=Kind.other, problem=_clean(f"could not be filed: {exc}")[:2000])
+            )
+        report.unparsed += 1
+        report.kinds[Kind.other] += 1
+
+    def _file_one(
+        self, session: Session, incoming: Incoming, counted: dict[tuple[int, bool], set[int]]
+    ) -> dict[str, Any]:
         """The parsed columns of one message (``_FILE``'s parameters), after its effects."""
         parsed = parse(incoming.raw, self.languages, tuple(a for a in incoming.envelope_to if a))
         link = find_link(session, parsed, self.mailboxes, self.signer)
         kind = classify(parsed, self.mailboxes, linked=link.found)
         effect = None
-        if kind in (Kind.bounce, Kind.complaint, Kind.unsubscribe) and link.subscriber_id:
-            with session.begin_nested():  # an effect that fails undoes itself, not the batch
-                effect = self._act(session, kind, parsed, link)
+        if kind in (Kind.bounce, Kind.complaint, Kind.unsubscribe):
+            if not link.trusted:
+                effect = "no change: nothing in it names one of our deliveries for certain"
+            else:
+                with session.begin_nested():  # an effect that fails undoes itself only
+                    effect = self._act(session, kind, parsed, link, counted)
         report = parsed.report
         detail = None
         if kind is Kind.bounce:
             detail = " ".join(x for x in (report.status, report.diagnostic) if x) or None
         elif kind is Kind.complaint:
             detail = report.fields.get("feedback-type")
-        return {
+        values = {
             "b_kind": kind,
             "b_problem": "; ".join(parsed.problems)[:2000] or None,
             "b_from_email": (parsed.from_email or "")[:320] or None,
@@ -255,6 +321,7 @@ class Filer:
             "b_text": parsed.text,
             "b_full_text": parsed.full_text,
             "b_permanent": report.is_permanent if kind is Kind.bounce else None,
+            "b_bounce_status": (report.status or "")[:16] or None if kind is Kind.bounce else None,
             "b_detail": detail[:2000] if detail else None,
             "b_linked_by": link.by,
             "b_edition_id": link.edition_id,
@@ -262,12 +329,21 @@ class Filer:
             "b_subscriber_id": link.subscriber_id,
             "b_effect": effect,
         }
+        return {k: _clean(v) if isinstance(v, str) else v for k, v in values.items()}
 
-    def _act(self, session: Session, kind: Kind, parsed: Parsed, link: Link) -> str | None:
+    def _act(
+        self,
+        session: Session,
+        kind: Kind,
+        parsed: Parsed,
+        link: Link,
+        counted: dict[tuple[int, bool], set[int]],
+    ) -> str | None:
         """What a bounce, a complaint or an unsubscribe changes; a description, or None."""
-        if kind is Kind.bounce and not parsed.report.is_permanent:
+        report = parsed.report
+        if kind is Kind.bounce and not report.is_permanent:
             return None  # temporary: only recorded
-        subscriber = session.get(Subscriber, link.subscriber_id)
+        subscriber = session.get(Subscriber, link.subscriber_id) if link.subscriber_id else None
         if subscriber is None:
             return None
         now = self.clock()
@@ -280,32 +356,46 @@ class Filer:
                 return f"{subscriber.email} unsubscribed by email"
             return None
         done = []
-        reason = f"bounce: {parsed.report.status or ''} {parsed.report.diagnostic or ''}".strip()
-        if link.delivery_id is not None:
-            changed = session.execute(
-                update(Delivery)
-                .where(Delivery.id == link.delivery_id, Delivery.status != DeliveryStatus.failed)
-                .values(status=DeliveryStatus.failed, reply=reason[:1000], claimed_by=None)
-            )
-            if changed.rowcount:  # type: ignore[attr-defined]
-                done.append("delivery marked failed")
-        bounces = session.scalar(
-            select(func.count())
-            .select_from(Feedback)
-            .where(
-                Feedback.subscriber_id == subscriber.id,
-                Feedback.kind == Kind.bounce,
-                Feedback.permanent.is_(True),
-            )
+        reason = f"bounce: {report.status or ''} {report.diagnostic or ''}".strip()
+        assert link.delivery_id is not None  # trusted links name a delivery
+        changed = session.execute(
+            update(Delivery)
+            .where(Delivery.id == link.delivery_id, Delivery.status != DeliveryStatus.failed)
+            .values(status=DeliveryStatus.failed, reply=reason[:1000], claimed_by=None)
         )
-        self._bounces_in_batch[subscriber.id] += 1
+        if changed.rowcount:  # type: ignore[attr-defined]
+            done.append("delivery marked failed")
+        hard = report.is_hard
+        deliveries = self._bounced_deliveries(session, subscriber.id, hard)
+        deliveries |= counted.setdefault((subscriber.id, hard), set())
+        deliveries.add(link.delivery_id)
+        counted[(subscriber.id, hard)].add(link.delivery_id)
+        threshold = self.hard_threshold if hard else self.soft_threshold
         if (
-            int(bounces or 0) + self._bounces_in_batch[subscriber.id] >= self.threshold
+            len(deliveries) >= threshold
             and subscriber.status in (Status.active, Status.pending)
             and change_status(session, subscriber, Status.bounced, now, reason[:200])
         ):
             done.append(f"{subscriber.email} marked bounced")
         return "; ".join(done) or None
+
+    @staticmethod
+    def _bounced_deliveries(session: Session, subscriber_id: int, hard: bool) -> set[int]:
+        """Deliveries to this subscriber already filed as failed for good, hard or not."""
+        code = Feedback.bounce_status.like("5.1.%")
+        query = select(Feedback.delivery_id).where(
+            Feedback.subscriber_id == subscriber_id,
+            Feedback.kind == Kind.bounce,
+            Feedback.permanent.is_(True),
+            Feedback.delivery_id.is_not(None),
+            code if hard else (~code | Feedback.bounce_status.is_(None)),
+        )
+        return {i for i in session.scalars(query) if i is not None}
+
+
+def _clean(text: str) -> str:
+    """No NUL characters: PostgreSQL text can't hold them."""
+    return text.replace("\x00", "")
 
 
 def _safe_id(incoming: Incoming) -> str | None:

@@ -48,6 +48,8 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 #: A signature delimiter ("-- "), which mail clients put before a signature.
 _SIGNATURE = re.compile(r"^-- ?$", re.MULTILINE)
 _QUOTE_MARK = re.compile(r"^>$", re.MULTILINE)
+_RUNS_OF_SPACE = re.compile(r"[ \t\f\v\u00a0]{2,}")
+_LONG_LINE = re.compile(r"[^\n]{1000}")
 
 
 def html_to_text(markup: str) -> str:
@@ -121,7 +123,9 @@ def strip_reply(text: str, languages: tuple[str, ...] = ("en",)) -> str:
             lines.append(line)
         elif not lines or lines[-1] != ">":
             lines.append(">")
-    collapsed = "\n".join(lines)
+    # The library's patterns can take quadratic time on a long line, so it sees
+    # single spaces, lines of at most 1,000 characters, and at most 32 KB.
+    collapsed = _LONG_LINE.sub("\\g<0>\n", _RUNS_OF_SPACE.sub(" ", "\n".join(lines)))[:32768]
     replies = _parser(languages).read(collapsed).replies
     newest = replies[0].full_body if replies else collapsed
     parts = [_newest(block, languages) for block in _QUOTE_MARK.split(newest)]

@@ -19,6 +19,7 @@ from digest.publish import freeze_source, plan_send
 from digest.settings import Settings
 from subscribers.csvio import import_csv
 from subscribers.db import Database
+from subscribers.tokens import Signer
 from tests.databases import Clock
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "feedback"
@@ -36,6 +37,11 @@ READERS = [
     "ines.kowalska@example.pl",
     "jon.berg@example.no",
 ]
+
+
+def message_id(number: int) -> str:
+    """The Message-ID delivery ``number`` was sent with."""
+    return f"<20171102.{number}.{Signer(SECRET).message_tag(number, SALT)}@news.example.org>"
 
 
 def scenario_settings(tmp_path: Path, db_url: str, **feedback: Any) -> Settings:

@@ -21,8 +21,10 @@ from digest.links import Links
 from digest.message import build_message, mailbox, to_bytes
 from digest.render import RenderedEdition
 from digest.settings import Settings
+from subscribers.tokens import Signer
 
 NOW = datetime(2017, 11, 2, 7, 0, tzinfo=UTC)
+SALT = "0123456789abcdef"
 
 
 def composer_for(rendered: RenderedEdition, settings: Settings) -> EditionComposer:
@@ -33,7 +35,7 @@ def composer_for(rendered: RenderedEdition, settings: Settings) -> EditionCompos
         subject=rendered.subject,
         html=rendered.html,
         text=rendered.text,
-        salt="0123456789abcdef",
+        salt=SALT,
     )
     return EditionComposer(edition, settings, Links.from_settings(settings))
 
@@ -77,7 +79,7 @@ def test_message_parses_to_the_intended_headers_and_bodies(
     assert (
         message["Message-ID"]
         == composed.message_id
-        == ("<20171102.42.0123456789abcdef@news.example.org>")
+        == f"<20171102.42.{Signer('compose-tests-secret-0123').message_tag(42, SALT)}@news.example.org>"
     )
     assert message["Date"].datetime == NOW
     unsubscribe = Links.from_settings(SETTINGS).unsubscribe_url_for(7, address.lower())

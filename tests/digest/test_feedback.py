@@ -21,11 +21,12 @@ from digest.feedback.parse import parse
 from digest.feedback.store import Filer, Incoming
 from digest.feedback.text import html_to_text, safe_html, strip_reply
 from digest.ledger import Delivery, DeliveryStatus
+from digest.publish import freeze_source, plan_send
 from digest.settings import Settings
 from subscribers import audience
-from subscribers.db import Database, open_database
+from subscribers.db import Database
 from subscribers.models import Status
-from tests.digest.feedback_scenario import READERS, SALT, scenario_settings, send_scenario
+from tests.digest.feedback_scenario import READERS, message_id, scenario_settings, send_scenario
 from tests.digest.test_cli import run
 from tests.mailserver import free_port
 
@@ -64,10 +65,6 @@ def scenario(db: Database, db_url: str, tmp_path: Path) -> Scenario:
     return Scenario(db, settings, tmp_path)
 
 
-def message_id(number: int) -> str:
-    return f"<20171102.{number}.{SALT}@news.example.org>"
-
-
 def reply(number: int, text: str, *, own_id: str, subject: str | None = None) -> bytes:
     message = EmailMessage()
     message["From"] = READERS[number - 1]
@@ -79,21 +76,25 @@ def reply(number: int, text: str, *, own_id: str, subject: str | None = None) ->
     return message.as_bytes()
 
 
-def permanent_bounce(number: int, own_id: str) -> bytes:
-    address = READERS[number - 1]
+def permanent_bounce(
+    scenario: Scenario, delivery_id: int, own_id: str, status: str = "5.2.2"
+) -> bytes:
+    """A DSN to the VERP address of ``delivery_id``, failed for good with ``status``."""
+    with scenario.db.transaction() as session:
+        delivery = session.get(Delivery, delivery_id)
+        assert delivery is not None and delivery.subscriber_id is not None
+        address = READERS[delivery.subscriber_id - 1]
+    token = scenario.filer().signer.delivery_token(delivery_id)
     return (
         "From: MAILER-DAEMON@mx.example.net\n"
-        f"To: bounces@news.example.org\nMessage-ID: {own_id}\n"
+        f"To: bounces+{token}@news.example.org\nMessage-ID: {own_id}\n"
         "Subject: Undelivered Mail Returned to Sender\n"
         'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
         "--b\nContent-Type: text/plain\n\nThe mail system could not deliver it.\n\n"
         "--b\nContent-Type: message/delivery-status\n\n"
         "Reporting-MTA: dns; mx.example.net\n\n"
-        f"Final-Recipient: rfc822; {address}\nAction: failed\nStatus: 5.2.2\n"
-        "Diagnostic-Code: smtp; 552 5.2.2 mailbox full\n\n"
-        "--b\nContent-Type: text/rfc822-headers\n\n"
-        f"Message-ID: {message_id(number)}\nSubject: Executive Summary for November 2nd\n\n"
-        "--b--\n"
+        f"Final-Recipient: rfc822; {address}\nAction: failed\nStatus: {status}\n"
+        f"Diagnostic-Code: smtp; 550 {status} refused\n\n--b--\n"
     ).encode()
 
 
@@ -142,21 +143,67 @@ def test_rows_stored_before_a_crash_are_parsed_on_the_next_run(scenario: Scenari
     assert row.kind == "reply" and row.subscriber_id == 4
 
 
-def test_bounce_threshold_counts_permanent_bounces(
+def test_soft_bounces_count_deliveries_not_reports(
     db: Database, db_url: str, tmp_path: Path
 ) -> None:
-    """With a threshold of 2 the first permanent bounce fails the delivery only."""
-    settings = scenario_settings(tmp_path, db_url, bounce_threshold=2)
+    """With soft_bounce_threshold 2, two reports on one delivery are one; a second
+    edition's failure makes the reader bounced."""
+    settings = scenario_settings(tmp_path, db_url, soft_bounce_threshold=2)
     send_scenario(db, settings, tmp_path)
     here = Scenario(db, settings, tmp_path)
-    Filer(db, settings).file([Incoming(permanent_bounce(6, "<b1@mx>"), "1")])
+    here.filer().file([Incoming(permanent_bounce(here, 6, "<b1@mx>"), "1")])
+    here.filer().file([Incoming(permanent_bounce(here, 6, "<b2@mx>"), "2")])  # backup MX
     assert here.delivery(6).status is DeliveryStatus.failed
     assert here.status_of(READERS[5]) is Status.active
-    Filer(db, settings).file([Incoming(permanent_bounce(6, "<b2@mx>"), "2")])
+    second = freeze_source(db, settings, "2017-11-02", new_version=True).edition
+    assert plan_send(db, settings, second).sender.run().sent == len(READERS)
+    here.filer().file([Incoming(permanent_bounce(here, 16, "<b3@mx>"), "3")])
     assert here.status_of(READERS[5]) is Status.bounced
-    first, second = here.rows()
-    assert first.permanent and first.detail is not None and "5.2.2" in first.detail
-    assert second.effect == f"{READERS[5]} marked bounced"
+    rows = here.rows()
+    assert [r.bounce_status for r in rows] == ["5.2.2"] * 3
+    assert rows[-1].effect == f"delivery marked failed; {READERS[5]} marked bounced"
+
+
+def test_one_hard_bounce_is_enough(scenario: Scenario) -> None:
+    """A 5.1.1 "no such user" marks the reader bounced at once (bounce_threshold 1)."""
+    scenario.filer().file([Incoming(permanent_bounce(scenario, 6, "<h@mx>", "5.1.1"), "h")])
+    assert scenario.status_of(READERS[5]) is Status.bounced
+
+
+def test_forged_reports_change_nobody(scenario: Scenario) -> None:
+    """A bounce, a complaint or an unsubscribe that names no delivery of ours for certain
+    (only an address anyone can write) is filed but changes no subscriber."""
+    victim = READERS[3]
+    bounce = (
+        "From: MAILER-DAEMON@evil.example\nTo: desk@news.example.org\n"
+        "Subject: Undelivered Mail\nMessage-ID: <f1@evil.example>\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; evil.example\n\n"
+        f"Final-Recipient: rfc822; {victim}\nAction: failed\nStatus: 5.1.1\n\n--b--\n"
+    )
+    complaint = (
+        "From: fbl@evil.example\nTo: desk@news.example.org\nSubject: Abuse report\n"
+        "Message-ID: <f2@evil.example>\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="b"\n\n'
+        "--b\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\nVersion: 1\n"
+        f"Original-Rcpt-To: <{victim}>\n"
+        # a Message-ID of the right shape, but its tag is not signed by us
+        "\n--b\nContent-Type: text/rfc822-headers\n\n"
+        "Message-ID: <20171102.4.0123456789abcdef@news.example.org>\n\n--b--\n"
+    )
+    leave = (
+        f"From: {victim}\nTo: unsubscribe@news.example.org\nSubject: unsubscribe\n"
+        "Message-ID: <f3@evil.example>\n\nplease\n"
+    )
+    report = scenario.filer().file(
+        [Incoming(m.encode(), f"forged-{n}") for n, m in enumerate((bounce, complaint, leave))]
+    )
+    assert report.kinds == {"bounce": 1, "complaint": 1, "unsubscribe": 1}
+    assert scenario.status_of(victim) is Status.active
+    assert scenario.delivery(4).status is DeliveryStatus.sent
+    for row in scenario.rows():
+        assert row.subscriber_id == 4 and row.effect is not None
+        assert row.effect.startswith("no change")
 
 
 def test_unsubscribe_by_mail_needs_our_address(scenario: Scenario) -> None:
@@ -209,6 +256,9 @@ _HEADERS = st.sampled_from(
         b"Content-Type: text/html; charset=",
         b"Content-Transfer-Encoding: base64",
         b"Message-ID: <",
+        b"Message-ID: <" + "漢".encode() * 990 + b"@x>\n",  # past an index's row size
+        b"Subject: nul \x00 byte\n",
+        b"\x00",
         b"In-Reply-To: <20171102.1.",
         b"Date: ",
         b"--",
@@ -222,24 +272,42 @@ _MESSAGES = st.one_of(
 )
 
 
-def test_arbitrary_bytes_never_crash_filing(tmp_path: Path) -> None:
-    """Any bytes at all are stored and filed with a kind; nothing raises, nothing is lost."""
-    settings_ = scenario_settings(tmp_path, f"sqlite:///{tmp_path / 'fuzz.db'}")
-    with open_database(settings_.database_url) as db:
-        filer = Filer(db, settings_)
+def test_arbitrary_bytes_never_crash_filing(db: Database, db_url: str, tmp_path: Path) -> None:
+    """Any bytes at all are stored and filed with a kind, on SQLite and PostgreSQL
+    (which refuses NUL in text and long keys in an index); nothing raises or is lost."""
+    settings_ = scenario_settings(tmp_path, db_url)
+    filer = Filer(db, settings_)
 
-        @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-        @given(raw=_MESSAGES)
-        def file_it(raw: bytes) -> None:
-            report = filer.file([Incoming(raw, "fuzz")])
-            assert report.stored + report.duplicates == 1 and not report.not_stored
-            with db.transaction() as session:
-                unfiled = session.scalar(
-                    select(func.count()).select_from(Feedback).where(Feedback.kind.is_(None))
-                )
-            assert unfiled == 0
+    @settings(
+        max_examples=150,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    @given(raw=_MESSAGES)
+    def file_it(raw: bytes) -> None:
+        report = filer.file([Incoming(raw, "fuzz")])
+        assert report.stored + report.duplicates == 1 and not report.not_stored
+        with db.transaction() as session:
+            unfiled = session.scalar(
+                select(func.count()).select_from(Feedback).where(Feedback.kind.is_(None))
+            )
+        assert unfiled == 0
 
-        file_it()
+    file_it()
+
+
+def test_nul_bytes_and_huge_message_ids_file_like_any_other(scenario: Scenario) -> None:
+    """The cases PostgreSQL refuses outright are stored and filed, and the next mail too."""
+    nul = b"From: x@example.org\nSubject: a \x00 b\nMessage-ID: <n@x>\n\nbody \x00 here\n"
+    huge = b"From: y@example.org\nMessage-ID: <" + "漢".encode() * 990 + b"@x>\n\nhi\n"
+    report = scenario.filer().file([Incoming(nul, "nul"), Incoming(huge, "huge")])
+    assert report.stored == 2 and not report.not_stored and report.unparsed == 0
+    later = scenario.filer().file([Incoming(reply(1, "Still works.", own_id="<ok@x>"), "ok")])
+    assert later.stored == 1
+    rows = scenario.rows()
+    assert rows[0].subject == "a  b" and rows[0].text == "body  here"
+    assert rows[1].message_id is None  # not a usable Message-ID: deduplicated by hash only
+    assert rows[2].kind == "reply"
 
 
 def test_the_listener_files_a_reply_sent_by_smtplib(scenario: Scenario) -> None:
@@ -291,7 +359,7 @@ def test_commands_import_list_show_export_and_status(
     for sub in ("new", "cur", "tmp"):
         (maildir / sub).mkdir(parents=True)
     (maildir / "new" / "1.eml").write_bytes(reply(1, "First answer.", own_id="<m1@x>"))
-    (maildir / "cur" / "2.eml").write_bytes(permanent_bounce(6, "<m2@x>"))
+    (maildir / "cur" / "2.eml").write_bytes(permanent_bounce(desk, 6, "<m2@x>", "5.1.1"))
     vacation = reply(5, "Away until Monday.", own_id="<m3@x>", subject="Out of office")
     (maildir / "new" / "3.eml").write_bytes(b"Auto-Submitted: auto-replied\n" + vacation)
     code, out, _ = run(["feedback", "import", str(maildir)], capsys)
@@ -353,3 +421,48 @@ def test_the_parser_itself_survives_arbitrary_bytes(raw: bytes) -> None:
     parsed = parse(raw, ("en", "de"))
     assert isinstance(parsed.text, str) and isinstance(parsed.subject, str)
     assert parsed.report.kind in (None, "bounce", "complaint")
+
+
+def test_show_never_sends_a_message_s_terminal_escapes(
+    desk: Scenario, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An escape sequence in a subject or body is printed visibly, never run by the terminal."""
+    raw = reply(2, "Body with \x1b[2J a clear-screen.", own_id="<esc@x>")
+    raw = raw.replace(b"Subject: Re:", b"Subject: \x1b]0;pwned\x07Re:")
+    desk.filer().file([Incoming(raw, "esc")])
+    for args in (["feedback", "show", "1"], ["feedback", "list"]):
+        code, out, _ = run(args, capsys)
+        assert code == 0 and "\x1b" not in out and "\x07" not in out
+    code, out, _ = run(["feedback", "show", "1"], capsys)
+    assert "\\x1b]0;pwned\\x07" in out and "\\x1b[2J" in out
+
+
+def test_the_listener_takes_every_address_of_ours_and_no_other(scenario: Scenario) -> None:
+    """Contact, unsubscribe(+token), bounces(+token) and feedback.addresses; not others."""
+    port = free_port()
+    controller = start_listener(
+        scenario.filer(),
+        Mailboxes.from_settings(scenario.settings),
+        ["letters@news.example.org"],
+        "127.0.0.1",
+        port,
+        50_000,
+    )
+    ours = [
+        "desk@news.example.org",
+        "Unsubscribe+8-6bc451305d874863@news.example.org",
+        "bounces@news.example.org",
+        "bounces+6-anything@news.example.org",
+        "letters@news.example.org",
+    ]
+    theirs = ["desk@elsewhere.example", "unsubscribe@elsewhere.example", "someone@news.example.org"]
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.ehlo()
+            client.mail("reader@example.org")
+            codes = {address: client.rcpt(address)[0] for address in ours + theirs}
+            client.rset()
+    finally:
+        controller.stop()
+    assert {a: c for a, c in codes.items() if a in ours} == dict.fromkeys(ours, 250)
+    assert {a: c for a, c in codes.items() if a in theirs} == dict.fromkeys(theirs, 550)

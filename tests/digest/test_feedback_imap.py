@@ -21,7 +21,7 @@ from digest.feedback.models import Feedback, MailboxState
 from digest.feedback.store import Filer
 from digest.settings import Settings
 from subscribers.db import Database
-from tests.digest.feedback_scenario import READERS, SALT, scenario_settings, send_scenario
+from tests.digest.feedback_scenario import READERS, message_id, scenario_settings, send_scenario
 from tests.digest.test_cli import run
 from tests.dovecot import ImapServer
 
@@ -36,7 +36,7 @@ def reader_reply(number: int, serial: int, padding: int = 0) -> bytes:
     message["To"] = "desk@news.example.org"
     message["Subject"] = "Re: Executive Summary for November 2nd"
     message["Message-ID"] = f"<reply-{serial}@mail.example.com>"
-    message["In-Reply-To"] = f"<20171102.{(number - 1) % len(READERS) + 1}.{SALT}@news.example.org>"
+    message["In-Reply-To"] = message_id((number - 1) % len(READERS) + 1)
     message.set_content(f"Reply number {serial}.\n" + "More words. " * padding)
     return message.as_bytes()
 

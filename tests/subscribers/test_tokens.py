@@ -62,3 +62,12 @@ def test_short_secret_is_refused() -> None:
     """A guessable secret would make every link guessable."""
     with pytest.raises(TokenError, match="16 characters"):
         Signer("short")
+
+
+def test_message_tags_are_signed_per_delivery() -> None:
+    """A reader who sees their own Message-ID can't derive another reader's."""
+    signer = Signer("a-secret-of-some-length")
+    mine, theirs = signer.message_tag(7, "salt"), signer.message_tag(8, "salt")
+    assert len(mine) == 16 and mine != theirs
+    assert signer.message_tag(7, "salt") == mine  # the same on a retry
+    assert Signer("another-secret-of-length").message_tag(7, "salt") != mine

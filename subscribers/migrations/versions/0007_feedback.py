@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=True),
         sa.Column("full_text", sa.Text(), nullable=True),
         sa.Column("permanent", sa.Boolean(), nullable=True),
+        sa.Column("bounce_status", sa.String(length=16), nullable=True),
         sa.Column("detail", sa.Text(), nullable=True),
         sa.Column("linked_by", sa.String(length=40), nullable=True),
         sa.Column("edition_id", sa.Integer(), nullable=True),

@@ -60,8 +60,8 @@ def big_attachment_message() -> bytes:
     msg["Subject"] = "Re: Executive Summary for November 2nd"
     msg["Date"] = "Thu, 02 Nov 2017 18:39:51 +0100"
     msg["Message-ID"] = "<7D3C9A51-2E84-4B6F-A0C2-91F5D8E3B604@icloud.com>"
-    msg["References"] = "<20171102.3.c0ffee0123456789@news.example.org>"
-    msg["In-Reply-To"] = "<20171102.3.c0ffee0123456789@news.example.org>"
+    msg["References"] = "<20171102.3.1f1f3faed04ea8ee@news.example.org>"
+    msg["In-Reply-To"] = "<20171102.3.1f1f3faed04ea8ee@news.example.org>"
     msg["To"] = "The Morning Ledger <desk@news.example.org>"
     msg["X-Mailer"] = "iPhone Mail (15B93)"
     msg.set_content(
