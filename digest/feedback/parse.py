@@ -48,6 +48,7 @@ class Parsed:
     recipients: tuple[str, ...]  # every address it was sent to, lower-case
     subject: str
     date: datetime | None
+    received: datetime | None  # the newest Received: header's time: when it arrived
     text: str  # the reader's own words
     full_text: str
     html: str | None
@@ -109,6 +110,7 @@ def parse(
         recipients=recipients,
         subject=subject,
         date=_date(header(message, "date")),
+        received=_date(header(message, "received").rpartition(";")[2]),
         text=strip_reply(full_text, languages) if report.kind is None else _report_text(full_text),
         full_text=full_text,
         html=html,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -31,7 +31,7 @@ from digest.links import Links
 from digest.settings import Settings
 from subscribers.audience import change_status, unsubscribe
 from subscribers.db import Database
-from subscribers.models import Base, Status, Subscriber
+from subscribers.models import Base, Status, Subscriber, UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ BATCH_BYTES = 64 * 1024 * 1024
 
 _FEEDBACK = Base.metadata.tables["feedback"]
 _PARSED = (
+    "received_at",
     "kind",
     "problem",
     "bounce_status",
@@ -61,7 +62,15 @@ _PARSED = (
 _FILE = (
     update(_FEEDBACK)
     .where(_FEEDBACK.c.id == bindparam("feedback_id"))
-    .values({name: bindparam(f"b_{name}") for name in _PARSED})
+    .values(
+        {
+            **{name: bindparam(f"b_{name}") for name in _PARSED},
+            # when the Received: header says it arrived, if it says; else when stored
+            "received_at": func.coalesce(
+                bindparam("b_received_at", type_=UTCDateTime()), _FEEDBACK.c.received_at
+            ),
+        }
+    )
 )
 _UNFILED: dict[str, Any] = {f"b_{name}": None for name in _PARSED}
 
@@ -311,7 +320,10 @@ class Filer:
             detail = " ".join(x for x in (report.status, report.diagnostic) if x) or None
         elif kind is Kind.complaint:
             detail = report.fields.get("feedback-type")
+        now = self.clock()
+        arrived = parsed.received
         values = {
+            "b_received_at": arrived if arrived and arrived <= now else None,
             "b_kind": kind,
             "b_problem": "; ".join(parsed.problems)[:2000] or None,
             "b_from_email": (parsed.from_email or "")[:320] or None,

@@ -98,6 +98,11 @@ def test_the_whole_corpus_and_the_mbox_in_one_import(tmp_path: Path) -> None:
         mbox = filer.file(FileSource(DATA / "replies.mbox"))
         assert (mbox.seen, mbox.stored, mbox.duplicates) == (3, 2, 1)
         rows = filed(all_db)
+        # received_at is when the top Received: header says it arrived, not import time,
+        # and not a Date: header from the future
+        assert all(r["row"].received_at.strftime("%Y-%m") == "2017-11" for r in rows)
+        [future] = [r["row"] for r in rows if r["row"].origin.endswith("crlf-future-date.eml")]
+        assert future.sent_at is not None and future.received_at < future.sent_at
         by_from = {r["row"].from_email: r for r in rows[-2:]}
         assert {r["subscriber"] for r in by_from.values()} == {READERS[5], READERS[6]}
         assert all(r["row"].kind == "reply" and r["edition"] for r in by_from.values())
