@@ -15,6 +15,7 @@ from typing import IO, Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from digest.cli_options import ConfigOption, ListFormat, console
 from digest.editions import atomic_output
@@ -216,14 +217,14 @@ def _table(rows: list[dict[str, Any]]) -> None:
     table = Table("id", "received", "kind", "edition", "from", "subject", "text")
     for row in rows:
         text = " ".join((row["text"] or "").split())
-        table.add_row(
+        table.add_row(  # Text, not str: a "[link=…]" in a subject is not markup
             str(row["id"]),
             row["received_at"][:16].replace("T", " "),
             row["kind"],
             row["edition"] or "",
-            _printable(row["from"] or ""),
-            _printable(row["subject"] or ""),
-            _printable(text[:80] + ("…" if len(text) > 80 else "")),
+            Text(_printable(row["from"] or "")),
+            Text(_printable(row["subject"] or "")),
+            Text(_printable(text[:80] + ("…" if len(text) > 80 else ""))),
         )
     out.print(table)
 

@@ -294,8 +294,8 @@ class FeedbackSettings(BaseModel):
     def _imap(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return None
-        parts = urlsplit(value.get_secret_value())
-        try:
+        try:  # the message of either error would quote part of the password
+            parts = urlsplit(value.get_secret_value())
             parts.port  # noqa: B018 - raises on a password with an unencoded / ? or #
         except ValueError:
             parts = urlsplit("")

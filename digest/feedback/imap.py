@@ -38,6 +38,10 @@ _UID = re.compile(rb"UID (\d+)")
 _ORIGIN_UID = re.compile(r";UID=(\d+)$")
 
 
+def _uids(messages: list[Incoming]) -> list[int]:
+    return [int(m.group(1)) for m in (_ORIGIN_UID.search(i.origin) for i in messages) if m]
+
+
 class FetchError(DigestError):
     """The mailbox could not be reached or read; the message says why, without the password."""
 
@@ -53,10 +57,10 @@ class ImapAddress:
 
     @classmethod
     def parse(cls, url: str) -> ImapAddress:
-        parts = urlsplit(url)
         try:
+            parts = urlsplit(url)
             port = parts.port
-        except ValueError:  # the message would quote the password
+        except ValueError:  # the message would quote part of the password
             port, parts = None, urlsplit("")
         if parts.scheme not in ("imap", "imaps") or not parts.hostname:
             raise FetchError(
@@ -175,9 +179,9 @@ class Fetcher:
 
         can_move = self._can_move(box)
 
-        def stored(batch: list[Incoming]) -> None:
+        def stored(batch: list[Incoming], failed: list[Incoming]) -> None:
             nonlocal done
-            filed = [m.group(1) for m in (_ORIGIN_UID.search(i.origin) for i in batch) if m]
+            filed = [str(u) for u in _uids(batch)]
             try:
                 if self.move_to and can_move:
                     box.move(filed, self.move_to)
@@ -190,10 +194,13 @@ class Fetcher:
                 # Stored already; the read position still moves on, so a server that
                 # refuses keywords or the folder never makes us read the same mail again.
                 warnings.append(f"could not mark {len(filed)} filed message(s): {exc}")
+            # Never past a message that could not be stored: the next fetch reads it again.
+            below = min(_uids(failed), default=None)
+            safe = [u for u in _uids(batch) if below is None or u < below]
             with self.db.transaction() as session:
                 state = session.get(MailboxState, key)
                 assert state is not None
-                state.last_uid = max(state.last_uid, *(int(u) for u in filed))
+                state.last_uid = max(state.last_uid, *safe)
                 state.checked_at = now()
             done += len(batch)
             if progress is not None:

@@ -22,6 +22,8 @@ the rest are filed for the editors to read, because a ``From:`` or a
 from __future__ import annotations
 
 import email.utils
+import hmac
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -53,15 +55,16 @@ class Link:
         return self.delivery_id is not None and self.by in TRUSTED
 
 
+_SIGNED_ID = re.compile(r"<\d{8}\.\d+\.([0-9a-f]{16})@")
 TRUSTED = frozenset({"verp", "unsubscribe", "in-reply-to", "returned-headers"})
 
 
 def find_link(session: Session, parsed: Parsed, mailboxes: Mailboxes, signer: Signer) -> Link:
     link = _by_token(session, parsed, mailboxes, signer)
     if link is None:
-        link = _by_message_ids(session, parsed.thread_ids, "in-reply-to")
+        link = _by_message_ids(session, parsed.thread_ids, "in-reply-to", signer)
     if link is None:
-        link = _by_message_ids(session, parsed.quoted_ids, "returned-headers")
+        link = _by_message_ids(session, parsed.quoted_ids, "returned-headers", signer)
     if link is None and parsed.report.kind is not None:
         link = _by_recipient(session, parsed)
     if link is None and parsed.report.kind is None and parsed.from_email:
@@ -75,21 +78,36 @@ def _delivery_link(delivery: Delivery | None, by: str) -> Link | None:
     return Link(delivery.id, delivery.edition_id, delivery.subscriber_id, by)
 
 
-def _by_message_ids(session: Session, ids: tuple[str, ...], by: str) -> Link | None:
+def _by_message_ids(session: Session, ids: tuple[str, ...], by: str, signer: Signer) -> Link | None:
     if not ids:
         return None
     # Columns, not entities: this runs for nearly every message filed.
     found = {
-        row[0]: Link(row[1], row[2], row[3], by)
+        row[0]: row[1:]
         for row in session.execute(
             select(
-                Delivery.message_id, Delivery.id, Delivery.edition_id, Delivery.subscriber_id
-            ).where(Delivery.message_id.in_(ids[:50]))
+                Delivery.message_id,
+                Delivery.id,
+                Delivery.edition_id,
+                Delivery.subscriber_id,
+                FrozenEdition.salt,
+            )
+            .join(FrozenEdition, FrozenEdition.id == Delivery.edition_id)
+            .where(Delivery.message_id.in_(ids[:50]))
         )
     }
     for message_id in ids:
         if message_id in found:
-            return found[message_id]
+            delivery_id, edition_id, subscriber_id, salt = found[message_id]
+            signed = _SIGNED_ID.match(message_id)
+            genuine = signed is not None and hmac.compare_digest(
+                signed.group(1), signer.message_tag(delivery_id, salt)
+            )
+            # A stored ID without a valid tag (written before tags were signed) links
+            # the message, but is guessable, so it is not trusted to act on.
+            return Link(
+                delivery_id, edition_id, subscriber_id, by if genuine else f"{by}, unsigned"
+            )
     return None
 
 

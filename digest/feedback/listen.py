@@ -45,7 +45,7 @@ class FeedbackHandler:
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
-        incoming = Incoming(bytes(raw), "smtp", tuple(envelope.rcpt_tos))
+        incoming = Incoming(bytes(raw), "smtp", tuple(envelope.rcpt_tos), dated_by_headers=False)
         try:
             report = await asyncio.get_running_loop().run_in_executor(
                 None, self.filer.file, [incoming]

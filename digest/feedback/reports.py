@@ -27,6 +27,8 @@ _BOUNCE_SUBJECT = re.compile(
     r"delayed mail|warning: message .* delayed|nondeliverable|non-delivery",
     re.IGNORECASE,
 )
+#: Enhanced status codes that say the recipient's address does not exist (RFC 3463).
+HARD_STATUSES = ("5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10")
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)  # it logs every detector run
 
@@ -44,8 +46,9 @@ class Report:
 
     @property
     def is_hard(self) -> bool:
-        """A permanent "no such address" (5.1.x): the address itself is gone."""
-        return self.is_permanent and self.status is not None and self.status.startswith("5.1.")
+        """A permanent "no such address": the address itself is gone (not 5.1.7/5.1.8,
+        which blame our sender address)."""
+        return self.is_permanent and self.status in HARD_STATUSES
 
     @property
     def is_permanent(self) -> bool:

@@ -19,13 +19,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.feedback.classify import Mailboxes, classify
 from digest.feedback.link import Link, find_link
 from digest.feedback.models import Feedback, Kind
 from digest.feedback.parse import Parsed, message_id_of, parse
+from digest.feedback.reports import HARD_STATUSES
 from digest.ledger import Delivery, DeliveryStatus
 from digest.links import Links
 from digest.settings import Settings
@@ -86,6 +87,8 @@ class Incoming:
     raw: bytes
     origin: str
     envelope_to: tuple[str, ...] = ()
+    #: False when it arrived just now (SMTP): its own Received: headers are the sender's
+    dated_by_headers: bool = True
 
 
 @dataclass
@@ -126,15 +129,24 @@ class Filer:
         self,
         messages: Iterable[Incoming],
         progress: Callable[[FilingReport], None] | None = None,
-        on_stored: Callable[[list[Incoming]], None] | None = None,
+        on_stored: Callable[[list[Incoming], list[Incoming]], None] | None = None,
     ) -> FilingReport:
-        """Store and file every message; ``on_stored`` hears of each batch once it is safe."""
+        """Store and file every message.
+
+        ``on_stored(safe, failed)`` hears of each batch once its messages are safe
+        (stored now or before) and which of them could not be stored.
+        """
         report = FilingReport()
         for batch in _batches(messages):
             report.seen += len(batch)
+            before = len(report.not_stored)
             stored = self.store(batch, report)
             if on_stored is not None:
-                on_stored(batch)
+                failed_origins = {origin for origin, _ in report.not_stored[before:]}
+                on_stored(
+                    [m for m in batch if m.origin not in failed_origins],
+                    [m for m in batch if m.origin in failed_origins],
+                )
             self._file_rows(stored, report)
             if progress is not None:
                 progress(report)
@@ -156,7 +168,7 @@ class Filer:
         try:
             with self.db.transaction() as session:
                 stored, duplicates = self._insert(session, rows)
-        except SQLAlchemyError:  # another process stored some meanwhile, or one row is bad
+        except Exception:  # another process stored some meanwhile, or one row is bad
             stored, duplicates = [], 0
             for row in rows:
                 try:
@@ -164,9 +176,9 @@ class Filer:
                         one, dup = self._insert(session, [row])
                 except IntegrityError:
                     one, dup = [], 1
-                except SQLAlchemyError as exc:
+                except Exception as exc:  # reported: the caller must not take it as stored
                     log.error("could not store %s: %s", row.incoming.origin, exc)
-                    report.not_stored.append((row.incoming.origin, f"database error: {exc}"))
+                    report.not_stored.append((row.incoming.origin, f"could not store: {exc}"))
                     continue
                 stored += one
                 duplicates += dup
@@ -211,7 +223,7 @@ class Filer:
         try:
             while self._file_some_unparsed(report):
                 pass
-        except SQLAlchemyError as exc:
+        except Exception as exc:  # never in the way of storing new mail
             log.error("filing stored messages failed; they stay stored, unfiled: %s", exc)
 
     def _file_some_unparsed(self, report: FilingReport) -> bool:
@@ -239,11 +251,11 @@ class Filer:
             return
         try:
             self._file_together(rows, report)
-        except SQLAlchemyError:  # one bad row (or a race) must not keep the rest unfiled
+        except Exception:  # one bad row (or a race) must not keep the rest unfiled
             for row in rows:
                 try:
                     self._file_together([row], report)
-                except SQLAlchemyError as exc:
+                except Exception as exc:
                     self._give_up(row[0], exc, report)
 
     def _file_together(
@@ -291,12 +303,16 @@ class Filer:
     def _give_up(self, feedback_id: int, exc: Exception, report: FilingReport) -> None:
         """The row could not be filed at all: listed as other with the reason, still raw."""
         log.error("could not file feedback %d: %s", feedback_id, exc)
-        with self.db.transaction() as session:
-            session.execute(
-                update(Feedback)
-                .where(Feedback.id == feedback_id, Feedback.kind.is_(None))
-                .values(kind=Kind.other, problem=_clean(f"could not be filed: {exc}")[:2000])
-            )
+        try:
+            with self.db.transaction() as session:
+                session.execute(
+                    update(Feedback)
+                    .where(Feedback.id == feedback_id, Feedback.kind.is_(None))
+                    .values(kind=Kind.other, problem=_clean(f"could not be filed: {exc!r}")[:2000])
+                )
+        except Exception as again:  # stays stored and unfiled; the next run tries again
+            log.error("could not mark feedback %d unfiled: %s", feedback_id, again)
+            return
         report.unparsed += 1
         report.kinds[Kind.other] += 1
 
@@ -321,7 +337,7 @@ class Filer:
         elif kind is Kind.complaint:
             detail = report.fields.get("feedback-type")
         now = self.clock()
-        arrived = parsed.received
+        arrived = parsed.received if incoming.dated_by_headers else None
         values = {
             "b_received_at": arrived if arrived and arrived <= now else None,
             "b_kind": kind,
@@ -394,7 +410,7 @@ class Filer:
     @staticmethod
     def _bounced_deliveries(session: Session, subscriber_id: int, hard: bool) -> set[int]:
         """Deliveries to this subscriber already filed as failed for good, hard or not."""
-        code = Feedback.bounce_status.like("5.1.%")
+        code = Feedback.bounce_status.in_(HARD_STATUSES)
         query = select(Feedback.delivery_id).where(
             Feedback.subscriber_id == subscriber_id,
             Feedback.kind == Kind.bounce,
@@ -406,8 +422,9 @@ class Filer:
 
 
 def _clean(text: str) -> str:
-    """No NUL characters: PostgreSQL text can't hold them."""
-    return text.replace("\x00", "")
+    """Text any database takes: no NUL (PostgreSQL refuses it), no lone surrogates
+    (some codecs, UTF-7 for one, produce them; they can't be encoded as UTF-8)."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 def _safe_id(incoming: Incoming) -> str | None:

@@ -10,6 +10,7 @@ the lines of a quoted block it did not recognise as one.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 
 import nh3
@@ -49,7 +50,6 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 _SIGNATURE = re.compile(r"^-- ?$", re.MULTILINE)
 _QUOTE_MARK = re.compile(r"^>$", re.MULTILINE)
 _RUNS_OF_SPACE = re.compile(r"[ \t\f\v\u00a0]{2,}")
-_LONG_LINE = re.compile(r"[^\n]{1000}")
 
 
 def html_to_text(markup: str) -> str:
@@ -124,12 +124,27 @@ def strip_reply(text: str, languages: tuple[str, ...] = ("en",)) -> str:
         elif not lines or lines[-1] != ">":
             lines.append(">")
     # The library's patterns can take quadratic time on a long line, so it sees
-    # single spaces, lines of at most 1,000 characters, and at most 32 KB.
-    collapsed = _LONG_LINE.sub("\\g<0>\n", _RUNS_OF_SPACE.sub(" ", "\n".join(lines)))[:32768]
+    # single spaces, lines broken at a space after 500 characters, and at most 32 KB
+    # (the full text keeps everything).
+    collapsed = "\n".join(_short_lines(_RUNS_OF_SPACE.sub(" ", "\n".join(lines))))[:32768]
     replies = _parser(languages).read(collapsed).replies
     newest = replies[0].full_body if replies else collapsed
     parts = [_newest(block, languages) for block in _QUOTE_MARK.split(newest)]
     return tidy("\n\n".join(part for part in parts if part))
+
+
+def _short_lines(text: str, width: int = 1000) -> Iterator[str]:
+    """Lines of at most ``width`` characters, broken at the last space that allows."""
+    for line in text.split("\n"):
+        while len(line) > width:
+            cut = line.rfind(" ", width // 2, width)
+            if cut < 0:  # no space (a URL, a blob): cut anyway
+                yield line[:width]
+                line = line[width:]
+            else:
+                yield line[:cut]
+                line = line[cut + 1 :]
+        yield line
 
 
 def _newest(text: str, languages: tuple[str, ...]) -> str:

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from digest.feedback import store as feedback_store
 from digest.feedback.classify import Mailboxes
 from digest.feedback.listen import start_listener
 from digest.feedback.models import Feedback
 from digest.feedback.parse import parse
+from digest.feedback.reports import Report
 from digest.feedback.store import Filer, Incoming
 from digest.feedback.text import html_to_text, safe_html, strip_reply
 from digest.ledger import Delivery, DeliveryStatus
@@ -296,18 +297,25 @@ def test_arbitrary_bytes_never_crash_filing(db: Database, db_url: str, tmp_path:
     file_it()
 
 
-def test_nul_bytes_and_huge_message_ids_file_like_any_other(scenario: Scenario) -> None:
+def test_nul_bytes_lone_surrogates_and_huge_ids_file_like_any_other(scenario: Scenario) -> None:
     """The cases PostgreSQL refuses outright are stored and filed, and the next mail too."""
     nul = b"From: x@example.org\nSubject: a \x00 b\nMessage-ID: <n@x>\n\nbody \x00 here\n"
     huge = b"From: y@example.org\nMessage-ID: <" + "漢".encode() * 990 + b"@x>\n\nhi\n"
-    report = scenario.filer().file([Incoming(nul, "nul"), Incoming(huge, "huge")])
-    assert report.stored == 2 and not report.not_stored and report.unparsed == 0
+    utf7 = (
+        b"From: z@example.org\nSubject: =?utf-7?q?+2AA-?=\nMessage-ID: <u7@x>\n"
+        b"Content-Type: text/plain; charset=utf-7\n\nlone +2AA- surrogate\n"
+    )
+    report = scenario.filer().file(
+        [Incoming(nul, "nul"), Incoming(huge, "huge"), Incoming(utf7, "utf-7")]
+    )
+    assert report.stored == 3 and not report.not_stored and report.unparsed == 0
     later = scenario.filer().file([Incoming(reply(1, "Still works.", own_id="<ok@x>"), "ok")])
     assert later.stored == 1
     rows = scenario.rows()
     assert rows[0].subject == "a  b" and rows[0].text == "body  here"
     assert rows[1].message_id is None  # not a usable Message-ID: deduplicated by hash only
-    assert rows[2].kind == "reply"
+    assert rows[2].text is not None and rows[2].text.startswith("lone ")
+    assert rows[3].kind == "reply"
 
 
 def test_the_listener_files_a_reply_sent_by_smtplib(scenario: Scenario) -> None:
@@ -323,7 +331,9 @@ def test_the_listener_files_a_reply_sent_by_smtplib(scenario: Scenario) -> None:
     )
     try:
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-            raw = reply(2, "Sent straight to your MX.", own_id="<mx@example.com>")
+            raw = b"Received: from x by y; Mon, 1 Jan 1990 00:00:00 +0000\n" + reply(
+                2, "Sent straight to your MX.", own_id="<mx@example.com>"
+            )
             refused = client.sendmail(
                 READERS[1], ["desk@news.example.org"], raw.replace(b"\n", b"\r\n")
             )
@@ -341,6 +351,7 @@ def test_the_listener_files_a_reply_sent_by_smtplib(scenario: Scenario) -> None:
     [row] = scenario.rows()
     assert (row.kind, row.delivery_id, row.origin) == ("reply", 2, "smtp")
     assert row.text == "Sent straight to your MX." and row.envelope_to == "desk@news.example.org"
+    assert row.received_at.year >= 2026  # the listener's own time, not the sender's header
 
 
 @pytest.fixture
@@ -424,17 +435,20 @@ def test_the_parser_itself_survives_arbitrary_bytes(raw: bytes) -> None:
 
 
 def test_show_never_sends_a_message_s_terminal_escapes(
-    desk: Scenario, capsys: pytest.CaptureFixture[str]
+    desk: Scenario, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An escape sequence in a subject or body is printed visibly, never run by the terminal."""
     raw = reply(2, "Body with \x1b[2J a clear-screen.", own_id="<esc@x>")
-    raw = raw.replace(b"Subject: Re:", b"Subject: \x1b]0;pwned\x07Re:")
+    raw = raw.replace(b"Subject: Re:", b"Subject: \x1b]0;pwned\x07[/bold][link=https://x]Re:")
     desk.filer().file([Incoming(raw, "esc")])
     for args in (["feedback", "show", "1"], ["feedback", "list"]):
         code, out, _ = run(args, capsys)
         assert code == 0 and "\x1b" not in out and "\x07" not in out
     code, out, _ = run(["feedback", "show", "1"], capsys)
     assert "\\x1b]0;pwned\\x07" in out and "\\x1b[2J" in out
+    monkeypatch.setenv("COLUMNS", "400")  # one line per row
+    code, out, _ = run(["feedback", "list"], capsys)
+    assert code == 0 and "[/bold][link=https://x]" in out  # shown as typed, not markup
 
 
 def test_the_listener_takes_every_address_of_ours_and_no_other(scenario: Scenario) -> None:
@@ -466,3 +480,24 @@ def test_the_listener_takes_every_address_of_ours_and_no_other(scenario: Scenari
         controller.stop()
     assert {a: c for a, c in codes.items() if a in ours} == dict.fromkeys(ours, 250)
     assert {a: c for a, c in codes.items() if a in theirs} == dict.fromkeys(theirs, 550)
+
+
+def test_only_no_such_address_codes_are_hard() -> None:
+    """5.1.7/5.1.8 blame our sender address; they must not bounce a reader at once."""
+    for status, hard in (("5.1.1", True), ("5.1.10", True), ("5.1.7", False), ("5.2.2", False)):
+        assert Report(kind="bounce", permanent=("a@b.c",), status=status).is_hard is hard
+
+
+def test_an_unsigned_stored_message_id_links_but_does_not_act(scenario: Scenario) -> None:
+    """A delivery stored with an old, guessable Message-ID can't be used to unsubscribe."""
+    old = "<20171102.5.c0ffee0123456789@news.example.org>"
+    with scenario.db.transaction() as session:
+        session.execute(update(Delivery).where(Delivery.id == 5).values(message_id=old))
+    forged = (
+        f"From: prankster@example.org\nTo: unsubscribe@news.example.org\nSubject: unsubscribe\n"
+        f"Message-ID: <p@x>\nIn-Reply-To: {old}\n\nbye\n"
+    ).encode()
+    scenario.filer().file([Incoming(forged, "forged")])
+    [row] = scenario.rows()
+    assert (row.kind, row.delivery_id, row.linked_by) == ("unsubscribe", 5, "in-reply-to, unsigned")
+    assert scenario.status_of(READERS[4]) is Status.active
