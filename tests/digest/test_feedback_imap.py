@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -204,3 +205,37 @@ def test_the_scheduler_job_files_the_mailbox(
     config.write_text(imap_server_down, encoding="utf-8")
     jobs.fetch_feedback(str(config))  # logged, not raised: the service keeps running
     assert "feedback fetch failed" in caplog.text and imap.password not in caplog.text
+
+
+def test_a_message_that_could_not_be_stored_is_fetched_again(
+    imap: ImapServer,
+    db: Database,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When storing one message fails (a database outage, say), it is neither marked
+    filed on the server nor passed by the read position; the next fetch stores it."""
+    settings = scenario_settings(tmp_path, db_url)
+    send_scenario(db, settings, tmp_path)
+    append_all(imap, [reader_reply(n, n) for n in (1, 2, 3)])
+    first, poison, third = imap.uids()
+    real_insert = Filer._insert
+
+    def insert(self: Filer, session: Any, rows: list[Any]) -> Any:
+        if any(b"Reply number 2." in row.incoming.raw for row in rows):
+            raise OSError("simulated database outage")
+        return real_insert(self, session, rows)
+
+    monkeypatch.setattr(Filer, "_insert", insert)
+    report = fetch(db, settings, imap.url())
+    assert report.filing.stored == 2 and len(report.filing.not_stored) == 1
+    flags = imap.flags()
+    assert FILED in flags[first] and FILED in flags[third] and FILED not in flags[poison]
+    with db.transaction() as session:
+        [state] = session.scalars(select(MailboxState))
+        assert state.last_uid == first  # not past the message that failed
+    monkeypatch.undo()
+    again = fetch(db, settings, imap.url())
+    assert (again.fetched, again.filing.stored) == (1, 1)  # the flagged third is skipped
+    assert len(stored(db)) == 3 and all(FILED in f for f in imap.flags().values())
