@@ -195,10 +195,17 @@ def demo(
     console.print(f"  HTML email ({rendered.html_bytes:,} bytes): {html_path.resolve().as_uri()}")
     console.print(f"  plain-text twin: {text_path.resolve()}")
     console.print(f"The edition file it came from: {EXAMPLE_EDITION}")
-    sent, outbox = send_demo(settings, folder)
+    demo = send_demo(settings, folder)
     console.print(
-        f"Sent it to {sent} example subscribers in {folder / 'demo.db'}: "
-        f"the messages are in the Maildir outbox {outbox.resolve()}/new/",
+        f"Sent it to {demo.sent} example subscribers in {folder / 'demo.db'}: "
+        f"the messages are in the Maildir outbox {demo.outbox.resolve()}/new/",
+        markup=False,
+    )
+    reply = demo.reply
+    console.print(
+        f"Filed a reader's {reply['kind']} from {reply['subscriber']} against the edition of "
+        f'{reply["edition"]}: "{reply["text"].splitlines()[0]}…"\n'
+        f"  see it with: DIGEST_DATABASE_URL={demo.database_url} digest feedback list",
         markup=False,
     )
 

@@ -1,4 +1,5 @@
-"""The demo's sending half: example subscribers, and the example edition sent to them.
+"""The demo's sending half: example subscribers, the example edition sent to them,
+and one reader's reply filed against it.
 
 It works in its own folder (a SQLite database and a Maildir outbox there), so it
 never touches the configured database or sends real mail; each run starts afresh.
@@ -7,16 +8,24 @@ never touches the configured database or sends real mail; each run starts afresh
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
 
 from digest.editions import EXAMPLE_EDITION
+from digest.feedback.query import Filter, list_feedback
+from digest.feedback.store import Filer, Incoming
+from digest.ledger import Delivery, FrozenEdition
+from digest.message import build_message, mailbox, new_message_id, to_bytes
 from digest.publish import freeze_file, plan_send
 from digest.settings import Settings
 from subscribers import audience
 from subscribers.addresses import parse_address
-from subscribers.db import open_database
-from subscribers.models import ConsentMethod
+from subscribers.db import Database, open_database
+from subscribers.models import ConsentMethod, Subscriber
 
 EXAMPLE_READERS = (
     ("ada.reader@example.org", "Ada Reader"),
@@ -27,8 +36,16 @@ EXAMPLE_READERS = (
 )
 
 
-def send_demo(settings: Settings, folder: Path) -> tuple[int, Path]:
-    """Send the example edition to the example readers; (messages sent, outbox folder)."""
+@dataclass(frozen=True)
+class DemoResult:
+    sent: int
+    outbox: Path
+    database_url: str
+    reply: dict[str, Any]  # the filed reply, as `digest feedback list --format json` shows it
+
+
+def send_demo(settings: Settings, folder: Path) -> DemoResult:
+    """Send the example edition to the example readers, then file the first one's reply."""
     folder.mkdir(parents=True, exist_ok=True)
     database = folder / "demo.db"
     outbox = folder / "outbox"
@@ -56,6 +73,39 @@ def send_demo(settings: Settings, folder: Path) -> tuple[int, Path]:
                 )
         frozen = freeze_file(db, demo, EXAMPLE_EDITION)
         result = plan_send(db, demo, frozen.edition).sender.run()
+        Filer(db, demo).file([Incoming(_reply(db, demo), "digest demo")])
+        with db.transaction() as session:
+            [reply] = list_feedback(session, Filter(limit=1))
     finally:
         db.close()
-    return result.sent, outbox
+    return DemoResult(result.sent, outbox, demo.database_url, reply)
+
+
+def _reply(db: Database, settings: Settings) -> bytes:
+    """What the first example reader writes back: a top-posted answer, quote below."""
+    with db.transaction() as session:
+        message_id, email, name, subject = session.execute(
+            select(Delivery.message_id, Subscriber.email, Subscriber.name, FrozenEdition.subject)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .join(FrozenEdition, FrozenEdition.id == Delivery.edition_id)
+            .order_by(Delivery.id)
+            .limit(1)
+        ).one()
+    assert message_id is not None  # it was sent
+    publication = settings.publication
+    reply = build_message(
+        sender=mailbox(name, email),
+        to=mailbox(publication.name, publication.contact_email),
+        subject=f"Re: {subject}",
+        text=(
+            "Thank you for the harbour piece. My brother works the night shifts and the\n"
+            "rest-time rule is all anyone there talks about.\n\n"
+            f"{name}\n\n"
+            f"On Thursday the briefing wrote:\n> {subject}\n> We review the key developments\n"
+        ),
+        html=None,
+        message_id=new_message_id("example.org"),
+        now=datetime.now(UTC),
+        headers={"In-Reply-To": message_id, "References": message_id},
+    )
+    return to_bytes(reply, email, publication.contact_email)

@@ -157,6 +157,10 @@ def test_demo_writes_html_and_text(workdir: Path, capsys: pytest.CaptureFixture[
     assert (workdir / "digest-demo" / "edition.txt").read_text().startswith("THE MORNING LEDGER")
     assert html.resolve().as_uri() in out
     assert "Sent it to 5 example subscribers" in out
+    assert (
+        "Filed a reader's reply from ada.reader@example.org against the edition of 2017-11-02"
+        in out
+    )
     assert len(list((workdir / "digest-demo" / "outbox" / "new").iterdir())) == 5
     assert run(["demo"], capsys)[0] == 0  # again: a fresh demo, not a resumed one
     assert len(list((workdir / "digest-demo" / "outbox" / "new").iterdir())) == 5

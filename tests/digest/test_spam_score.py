@@ -25,7 +25,8 @@ def test_sent_edition_scores_near_zero(tmp_path: Path) -> None:
         secret_key="spam-test-secret-0123456789",
         web={"public_url": "https://list.news.example.org"},
     )
-    sent, outbox = send_demo(settings, tmp_path / "demo")
+    demo = send_demo(settings, tmp_path / "demo")
+    sent, outbox = demo.sent, demo.outbox
     assert sent == 5
     message = next((outbox / "new").iterdir())
     report = subprocess.run(
