@@ -183,13 +183,8 @@ class Fetcher:
             nonlocal done
             filed = [str(u) for u in _uids(batch)]
             try:
-                if self.move_to and can_move:
-                    box.move(filed, self.move_to)
-                elif self.move_to:  # a copy, and the original only flagged: never expunged
-                    box.copy(filed, self.move_to)
-                    box.flag(filed, FILED, True)
-                else:
-                    box.flag(filed, FILED, True)
+                if filed:
+                    self._mark(box, filed, can_move)
             except (ImapToolsError, imaplib.IMAP4.error) as exc:
                 # Stored already; the read position still moves on, so a server that
                 # refuses keywords or the folder never makes us read the same mail again.
@@ -209,6 +204,16 @@ class Fetcher:
         warnings: list[str] = []
         filing = self.filer.file(self._messages(box, uids), on_stored=stored)
         return FetchReport(key, changed, len(uids), filing, warnings)
+
+    def _mark(self, box: Any, uids: list[str], can_move: bool) -> None:
+        """Filed: moved to ``imap_move_to``, or flagged in place."""
+        if self.move_to and can_move:
+            box.move(uids, self.move_to)
+        elif self.move_to:  # a copy, and the original only flagged: never expunged
+            box.copy(uids, self.move_to)
+            box.flag(uids, FILED, True)
+        else:
+            box.flag(uids, FILED, True)
 
     @staticmethod
     def _can_move(box: Any) -> bool:
