@@ -77,6 +77,7 @@ def normalise_id(value: str | None) -> str | None:
 def parse(
     raw: bytes, languages: tuple[str, ...] = ("en",), envelope_to: tuple[str, ...] = ()
 ) -> Parsed:
+    """Everything filing needs from one message; ``envelope_to`` are SMTP recipients."""
     message = email.message_from_bytes(raw)
     problems = [type(defect).__name__ for defect in message.defects]
     text, html, body_problems = _body(message)
@@ -87,7 +88,7 @@ def parse(
         dict.fromkeys(
             addr.lower()
             for _, addr in email.utils.getaddresses(
-                [header(message, name) for name in _RECIPIENT_HEADERS] + list(envelope_to)
+                [header(message, field) for field in _RECIPIENT_HEADERS] + list(envelope_to)
             )
             if "@" in addr
         )
