@@ -26,7 +26,7 @@ from digest.feedback.listen import start_listener
 from digest.feedback.models import Kind
 from digest.feedback.query import FIELDS, Filter, list_feedback, show
 from digest.feedback.sources import FileSource
-from digest.feedback.store import Filer, FilingReport
+from digest.feedback.store import Filer, FilingReport, utc_now
 from digest.settings import load_settings
 from subscribers.csvio import safe_cell
 from subscribers.db import open_database
@@ -35,10 +35,6 @@ app = typer.Typer(
     help="Readers' replies, suggestions, bounces and complaints, filed by edition.",
     no_args_is_help=True,
 )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -112,7 +108,7 @@ def fetch(
         fetcher = Fetcher(db, settings.feedback, Filer(db, settings), url)
         task = bar.add_task("fetch", total=None)
         report = fetcher.fetch(
-            _now, progress=lambda done, total: bar.update(task, completed=done, total=total)
+            utc_now, progress=lambda done, total: bar.update(task, completed=done, total=total)
         )
     if report.uidvalidity_changed:
         console(stderr=True).print(

@@ -16,7 +16,7 @@ from digest import ledger
 from digest.assemble import assemble
 from digest.errors import DigestError
 from digest.feedback.imap import Fetcher
-from digest.feedback.store import Filer
+from digest.feedback.store import Filer, utc_now
 from digest.ledger import FrozenEdition, source_sha256
 from digest.message import build_message, mailbox, new_message_id, to_bytes
 from digest.publish import freeze_edition, freeze_source, plan_send, send_drafts
@@ -192,9 +192,7 @@ def fetch_feedback(config: str | None = None) -> None:
     settings = _settings(config)
     with open_database(settings.database_url) as db:
         try:
-            report = Fetcher(db, settings.feedback, Filer(db, settings)).fetch(
-                lambda: datetime.now(UTC)
-            )
+            report = Fetcher(db, settings.feedback, Filer(db, settings)).fetch(utc_now)
         except DigestError as exc:  # the mailbox is down or refuses us: try again next time
             log.error("feedback fetch failed: %s", exc)
             return

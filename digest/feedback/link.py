@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from digest.feedback.classify import Mailboxes, base_subject
 from digest.feedback.parse import Parsed
 from digest.ledger import Delivery, FrozenEdition
-from subscribers.addresses import parse_address
+from subscribers import audience
 from subscribers.errors import AddressError, TokenError
 from subscribers.models import Subscriber
 from subscribers.tokens import Signer
@@ -134,11 +134,11 @@ def _by_token(
 
 
 def _subscriber(session: Session, address: str) -> Subscriber | None:
+    """The subscriber at ``address``; None also when it is no valid address at all."""
     try:
-        key = parse_address(address).key
+        return audience.find(session, address)
     except AddressError:
         return None
-    return session.scalars(select(Subscriber).where(Subscriber.email_key == key)).first()
 
 
 def _by_recipient(session: Session, parsed: Parsed) -> Link | None:

@@ -51,7 +51,6 @@ class Parsed:
     received: datetime | None  # the newest Received: header's time: when it arrived
     text: str  # the reader's own words
     full_text: str
-    html: str | None
     auto_reply: bool
     report: Report
     quoted_ids: tuple[str, ...]  # our Message-IDs inside the message (returned headers)
@@ -114,7 +113,6 @@ def parse(
         received=_date(header(message, "received").rpartition(";")[2]),
         text=strip_reply(full_text, languages) if report.kind is None else _report_text(full_text),
         full_text=full_text,
-        html=html,
         auto_reply=_is_auto(message, subject),
         report=report,
         quoted_ids=tuple(dict.fromkeys(i for i in quoted if i != own_id)),

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,12 @@ from digest import jobs
 from digest.errors import DigestError
 from digest.feedback.imap import FILED, Fetcher, FetchReport
 from digest.feedback.models import Feedback, MailboxState
-from digest.feedback.store import Filer
+from digest.feedback.store import Filer, utc_now
 from digest.settings import Settings
 from subscribers.db import Database
 from tests.digest.feedback_scenario import READERS, message_id, scenario_settings, send_scenario
 from tests.digest.test_cli import run
 from tests.dovecot import ImapServer
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def reader_reply(number: int, serial: int, padding: int = 0) -> bytes:
