@@ -116,11 +116,11 @@ def prepare(url: str, work: Path) -> list[tuple[str, str]]:
     """Subscribers and one sent edition; returns (Message-ID, address) of each delivery."""
     from sqlalchemy import select
 
-    from digest.editions import EXAMPLE_EDITION
+    from digest.database import open_database
+    from digest.edition.files import EXAMPLE_EDITION
     from digest.ledger import Delivery
-    from digest.publish import freeze_source, plan_send
+    from digest.send.publish import freeze_source, plan_send
     from subscribers.csvio import import_csv
-    from subscribers.db import open_database
     from subscribers.models import Subscriber
 
     (work / "editions").mkdir(exist_ok=True)
@@ -164,9 +164,9 @@ def _rss_kib() -> int:
 
 
 def child(url: str, work: str, maildir: str) -> None:
+    from digest.database import open_database
     from digest.feedback.sources import FileSource
     from digest.feedback.store import Filer
-    from subscribers.db import open_database
 
     settings = settings_for(url, Path(work))
     with open_database(url) as db:

@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from digest.content import load_edition
-from digest.edition import Edition
-from digest.editions import EXAMPLE_EDITION
-from digest.placeholders import Personalisable, escape_html
-from digest.render import (
+from digest.edition.files import EXAMPLE_EDITION
+from digest.edition.model import Edition
+from digest.edition.parse import load_edition
+from digest.render.placeholders import Personalisable, escape_html
+from digest.render.renderer import (
     Renderer,
     build_context,
     compile_mjml,

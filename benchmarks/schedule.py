@@ -47,9 +47,9 @@ def rss_mib(pid: int) -> float:
 def main() -> None:
     from aiosmtpd.controller import Controller
 
-    from digest.editions import EXAMPLE_EDITION
+    from digest.database import open_database
+    from digest.edition.files import EXAMPLE_EDITION
     from subscribers.csvio import import_csv
-    from subscribers.db import open_database
 
     first_seen: dict[str, float] = {}
 
@@ -88,7 +88,7 @@ def main() -> None:
             "DIGEST_SECRET_KEY": "benchmark-secret-0123456789",
             "DIGEST_EDITIONS_DIR": str(editions),
         }
-        command = [sys.executable, "-c", "from digest.cli import main; main()"]
+        command = [sys.executable, "-c", "from digest.cli.app import main; main()"]
         service = subprocess.Popen(
             [*command, "run", "--no-web"],
             cwd=work,

@@ -58,8 +58,8 @@ def sink(port: int, ready: Any) -> None:
 def make_database(path: Path, subscribers: int) -> None:
     from datetime import UTC, datetime
 
+    from digest.database import open_database
     from subscribers.csvio import import_csv
-    from subscribers.db import open_database
 
     csv_path = path.with_suffix(".csv")
     with csv_path.open("w", encoding="utf-8") as handle:
@@ -73,10 +73,10 @@ def make_database(path: Path, subscribers: int) -> None:
 
 
 def ours(database: str, port: int, connections: int) -> dict[str, float]:
-    from digest.editions import EXAMPLE_EDITION
-    from digest.publish import freeze_file, plan_send
+    from digest.database import open_database
+    from digest.edition.files import EXAMPLE_EDITION
+    from digest.send.publish import freeze_file, plan_send
     from digest.settings import Settings
-    from subscribers.db import open_database
 
     settings = Settings(
         database_url=f"sqlite:///{database}",
@@ -102,10 +102,10 @@ def blast(port: int, connections: int, messages: int) -> dict[str, float]:
     """
     from datetime import UTC, datetime
 
-    from digest.content import load_edition
-    from digest.editions import EXAMPLE_EDITION
+    from digest.edition.files import EXAMPLE_EDITION
+    from digest.edition.parse import load_edition
     from digest.ledger import Recipient
-    from digest.publish import draft_composer
+    from digest.send.publish import draft_composer
     from digest.settings import Settings
 
     settings = Settings(secret_key="benchmark-secret-0123456789")

@@ -49,8 +49,8 @@ def write_csv(path: Path, rows: int) -> None:
 
 
 def child(url: str, csv_path: str) -> None:
+    from digest.database import open_database
     from subscribers.csvio import import_csv
-    from subscribers.db import open_database
 
     db = open_database(url)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

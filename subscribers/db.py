@@ -3,8 +3,10 @@
 SQLite (the embedded default) gets WAL, foreign keys, a busy timeout and
 ``BEGIN IMMEDIATE`` for every transaction, so two processes writing at once
 wait for each other instead of failing with "database is locked". PostgreSQL is
-reached through psycopg 3. Alembic migrations ship in this package and run when
-the database is opened, under a lock so two processes starting together migrate once.
+reached through psycopg 3. The caller names the Alembic migrations to apply (the
+one history lives with the application, which knows every model: ``digest.database``);
+they run when the database is opened, under a lock so two processes starting together
+migrate once.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.errors import DatabaseError
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK = 74_201_117  # PostgreSQL advisory lock key for migrations
 
@@ -80,27 +81,29 @@ class Database:
         self.close()
 
 
-def alembic_config(connection: Any) -> Config:
+def alembic_config(connection: Any, migrations: Path) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(migrations))
     config.attributes["connection"] = connection
     return config
 
 
-def migrate(engine: Engine, revision: str = "head", *, down: bool = False) -> None:
+def migrate(
+    engine: Engine, migrations: Path, revision: str = "head", *, down: bool = False
+) -> None:
     """Bring the schema to ``revision`` (or down to it) in one locked transaction."""
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-        config = alembic_config(connection)
+        config = alembic_config(connection, migrations)
         if down:
             command.downgrade(config, revision)
         else:
             command.upgrade(config, revision)
 
 
-def open_database(url: str, *, apply_migrations: bool = True) -> Database:
-    """Open the database at ``url``, creating and migrating it as needed."""
+def open_database(url: str, *, migrations: Path | None = None) -> Database:
+    """Open the database at ``url``; with ``migrations``, create and migrate it as needed."""
     try:
         parsed = make_url(normalise_url(url))
     except ArgumentError as exc:
@@ -126,8 +129,8 @@ def open_database(url: str, *, apply_migrations: bool = True) -> Database:
     if engine.dialect.name == "sqlite":
         _sqlite_settings(engine)
     try:
-        if apply_migrations:
-            migrate(engine)
+        if migrations is not None:
+            migrate(engine, migrations)
     except OperationalError as exc:
         engine.dispose()
         raise DatabaseError(

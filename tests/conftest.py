@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from digest.content import load_edition
-from digest.edition import Edition
-from digest.editions import EXAMPLE_EDITION
-from digest.render import RenderedEdition, Renderer, render_edition
+from digest.edition.files import EXAMPLE_EDITION
+from digest.edition.model import Edition
+from digest.edition.parse import load_edition
+from digest.render.renderer import RenderedEdition, Renderer, render_edition
 from digest.settings import Publication
 
 ROOT = Path(__file__).resolve().parent.parent

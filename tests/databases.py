@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from subscribers.db import Database, migrate, normalise_url, open_database
+from digest.database import migrate, open_database
+from subscribers.db import Database, normalise_url
 from tests.conftest import need_service
 
 

@@ -44,7 +44,7 @@ def test_wheel_ships_templates_and_example(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "digest/_templates/email/edition.mjml.j2" in names
     assert "digest/_templates/email/edition.txt.j2" in names
-    assert "digest/examples/2017-11-02.md" in names
+    assert "digest/edition/examples/2017-11-02.md" in names
     assert "subscribers/__init__.py" in names
     assert "subscribers/migrations/env.py" in names
     assert "subscribers/migrations/versions/0001_initial.py" in names
@@ -80,7 +80,11 @@ def test_fresh_virtualenv_outside_checkout_runs_demo(wheel: Path, tmp_path: Path
     html = (work / "digest-demo" / "edition.html").read_text()
     assert "Executive Summary for November 2nd" in html
     where = subprocess.run(
-        [str(python), "-c", "import digest.templating as t; print(t.default_templates_dir())"],
+        [
+            str(python),
+            "-c",
+            "import digest.render.templating as t; print(t.default_templates_dir())",
+        ],
         cwd=work,
         capture_output=True,
         text=True,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from digest.feedback.models import Kind
 from digest.feedback.parse import Parsed
-from digest.links import bounce_mailbox, unsubscribe_mailbox
+from digest.send.links import bounce_mailbox, unsubscribe_mailbox
 from digest.settings import Settings
 
 #: Reply and forward prefixes of common mail clients, in several languages.

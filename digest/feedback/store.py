@@ -23,12 +23,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.feedback.classify import Mailboxes, classify
-from digest.feedback.link import Link, find_link
+from digest.feedback.match import Link, find_link
 from digest.feedback.models import Feedback, Kind
 from digest.feedback.parse import Parsed, message_id_of, parse
 from digest.feedback.reports import HARD_STATUSES
 from digest.ledger import Delivery, DeliveryStatus
-from digest.links import Links
+from digest.send.links import Links
 from digest.settings import Settings
 from subscribers.audience import change_status, unsubscribe
 from subscribers.db import Database

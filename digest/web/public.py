@@ -25,10 +25,10 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.middleware.base import RequestResponseEndpoint
 
-from digest.confirmations import Confirmations
+from digest.render.templating import make_environment, render_template
+from digest.send.confirmations import Confirmations
+from digest.send.transport import TransportError, open_transport
 from digest.settings import Settings
-from digest.templating import make_environment, render_template
-from digest.transport import TransportError, open_transport
 from digest.web.ratelimit import RateLimiter
 from subscribers import audience
 from subscribers.addresses import parse_address

@@ -8,10 +8,11 @@ import threading
 
 import uvicorn
 
+from digest.database import open_database
 from digest.errors import ConfigError
 from digest.settings import Settings
 from digest.web.public import create_app
-from subscribers.db import Database, open_database
+from subscribers.db import Database
 
 
 def _check_free(host: str, port: int) -> None:

@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import update
 
-from digest.editions import EXAMPLE_EDITION
+from digest.edition.files import EXAMPLE_EDITION
 from digest.ledger import FrozenEdition
-from digest.publish import freeze_source, plan_send
+from digest.send.publish import freeze_source, plan_send
 from digest.settings import Settings
 from subscribers.csvio import import_csv
 from subscribers.db import Database

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from digest.render import RenderedEdition
+from digest.render.renderer import RenderedEdition
 from tests.conftest import ARTIFACTS, need_service
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from digest.links import Links
+from digest.database import open_database
+from digest.send.links import Links
 from digest.settings import Settings
 from subscribers import audience
-from subscribers.db import open_database
 from subscribers.models import Status
 from tests.conftest import ARTIFACTS
 from tests.digest.test_browser import browser  # noqa: F401
@@ -32,7 +32,14 @@ def server(clean_env: Path) -> Iterator[tuple[str, Path]]:
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DIGEST_WEB__PUBLIC_URL": base}
     process = subprocess.Popen(
-        [sys.executable, "-c", "from digest.cli import main; main()", "serve", "--port", str(port)],
+        [
+            sys.executable,
+            "-c",
+            "from digest.cli.app import main; main()",
+            "serve",
+            "--port",
+            str(port),
+        ],
         cwd=clean_env,
         env=env,
         stdout=subprocess.PIPE,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from digest.cli import main
-from digest.editions import EXAMPLE_EDITION
+from digest.cli.app import main
+from digest.edition.files import EXAMPLE_EDITION
 from tests.conftest import edition_text
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.editions import EXAMPLE_EDITION
+from digest.edition.files import EXAMPLE_EDITION
 from subscribers.db import Database
 from tests.digest.test_cli import run
 from tests.digest.test_send import add_subscribers, deliveries

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.compose import EditionComposer
 from digest.ledger import FrozenEdition, Recipient
-from digest.links import Links
-from digest.message import build_message, mailbox, to_bytes
-from digest.render import RenderedEdition
+from digest.render.renderer import RenderedEdition
+from digest.send.compose import EditionComposer
+from digest.send.links import Links
+from digest.send.message import build_message, mailbox, to_bytes
 from digest.settings import Settings
 from subscribers.tokens import Signer
 
@@ -84,7 +84,7 @@ def test_message_parses_to_the_intended_headers_and_bodies(
     assert message["Date"].datetime == NOW
     unsubscribe = Links.from_settings(SETTINGS).unsubscribe_url_for(7, address.lower())
     values = {"unsubscribe_url": unsubscribe, "recipient_email": address}
-    from digest.render import personalise
+    from digest.render.renderer import personalise
 
     html, text = personalise(example_rendered, values)
     reference = parse(  # the same content, built the slow way by the email package
@@ -122,8 +122,8 @@ def test_any_name_and_address_round_trip(name: str, address: str) -> None:
     from email.header import decode_header, make_header
     from email.utils import unquote
 
-    from digest.compose import to_header
-    from digest.message import header_text
+    from digest.send.compose import to_header
+    from digest.send.message import header_text
 
     value = to_header(name, address)
     assert "\n" not in value.replace("\r\n ", "") and "\r" not in value.replace("\r\n ", "")

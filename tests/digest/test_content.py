@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.content import load_edition, parse_edition
-from digest.edition import Edition
+from digest.edition.model import Edition
+from digest.edition.parse import load_edition, parse_edition
 from digest.errors import EditionError
 from tests.conftest import edition_text
 

@@ -3,7 +3,7 @@ from datetime import date
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.edition import ap_date, default_title, minutes_phrase, ordinal, reading_minutes
+from digest.edition.model import ap_date, default_title, minutes_phrase, ordinal, reading_minutes
 
 
 def test_default_title_uses_month_name_and_ordinal_day() -> None:

@@ -22,7 +22,7 @@ from digest.feedback.reports import Report
 from digest.feedback.store import Filer, Incoming
 from digest.feedback.text import html_to_text, safe_html, strip_reply
 from digest.ledger import Delivery, DeliveryStatus
-from digest.publish import freeze_source, plan_send
+from digest.send.publish import freeze_source, plan_send
 from digest.settings import Settings
 from subscribers import audience
 from subscribers.db import Database

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from digest.database import open_database
 from digest.feedback.models import Feedback
 from digest.feedback.sources import FileSource
 from digest.feedback.store import Filer, Incoming
 from digest.ledger import Delivery, FrozenEdition
-from subscribers.db import Database, open_database
+from subscribers.db import Database
 from subscribers.models import Subscriber
 from tests.digest.feedback_scenario import DATA, READERS, scenario_settings, send_scenario
 

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from digest import jobs
 from digest.errors import DigestError
 from digest.feedback.imap import FILED, Fetcher, FetchReport
 from digest.feedback.models import Feedback, MailboxState
 from digest.feedback.store import Filer, utc_now
+from digest.schedule import jobs
 from digest.settings import Settings
 from subscribers.db import Database
 from tests.digest.feedback_scenario import READERS, message_id, scenario_settings, send_scenario
@@ -139,7 +139,7 @@ def test_a_fetch_killed_half_way_loses_and_duplicates_nothing(
     }
     engine = create_engine(f"sqlite:///{database}")
     process = subprocess.Popen(
-        [sys.executable, "-c", "from digest.cli import main; main()", "feedback", "fetch"],
+        [sys.executable, "-c", "from digest.cli.app import main; main()", "feedback", "fetch"],
         cwd=clean_env,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -17,7 +17,7 @@ from tests.digest.test_feedback_imap import append_all, reader_reply
 from tests.dovecot import ImapServer
 from tests.mailserver import free_port
 
-DIGEST = [sys.executable, "-c", "from digest.cli import main; main()"]
+DIGEST = [sys.executable, "-c", "from digest.cli.app import main; main()"]
 
 
 def _env(folder: Path, **extra: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.render import RenderedEdition
+from digest.render.renderer import RenderedEdition
 from tests.conftest import DATA
 
 GOLDEN = DATA / "golden"

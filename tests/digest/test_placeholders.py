@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.placeholders import Personalisable, escape_html, marker, neutralise
+from digest.render.placeholders import Personalisable, escape_html, marker, neutralise
 
 values = st.fixed_dictionaries(
     {"unsubscribe_url": st.text(max_size=40), "recipient_email": st.text(max_size=40)}

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from digest import reads
-from digest.assemble import assemble
-from digest.edition import Read
-from digest.editions import EXAMPLE_EDITION
-from digest.reads import ReadError, gather, page_title
+from digest.assemble import reads
+from digest.assemble.day import assemble
+from digest.assemble.reads import ReadError, gather, page_title
+from digest.edition.files import EXAMPLE_EDITION
+from digest.edition.model import Read
 from digest.settings import ReadsSettings, Settings
 from subscribers.db import Database
 from tests.digest.test_cli import run

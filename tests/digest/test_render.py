@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from digest.content import parse_edition
-from digest.edition import Edition, Read
+from digest.edition.model import Edition, Read
+from digest.edition.parse import parse_edition
 from digest.errors import EmailTooLargeError, TemplateError
-from digest.plaintext import markdown_block, markdown_inline
-from digest.render import RenderedEdition, Renderer, personalise, render_edition
+from digest.render.plaintext import markdown_block, markdown_inline
+from digest.render.renderer import RenderedEdition, Renderer, personalise, render_edition
+from digest.render.templating import default_templates_dir
 from digest.settings import Publication
-from digest.templating import default_templates_dir
 from tests.conftest import edition_text
 
 
@@ -208,7 +208,7 @@ def test_own_templates_must_keep_the_unsubscribe_link(tmp_path: Path, example: E
     import shutil
 
     from digest.errors import TemplateError
-    from digest.templating import default_templates_dir
+    from digest.render.templating import default_templates_dir
 
     own = tmp_path / "templates"
     shutil.copytree(default_templates_dir(), own)
@@ -228,7 +228,7 @@ def test_confirmation_email_goes_through_the_same_pipeline(
     renderer: Renderer, tmp_path: Path
 ) -> None:
     """confirm.* renders to inlined HTML and text, each with its link; without it, refused."""
-    from digest.render import render_email
+    from digest.render.renderer import render_email
 
     email = render_email(renderer, "confirm", "Confirm", {"confirm_days": 7}, "confirm_url")
     assert "[[confirm_url]]" in email.html and "[[confirm_url]]" in email.text

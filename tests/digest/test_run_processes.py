@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from digest.editions import EXAMPLE_EDITION
-from subscribers.db import open_database
+from digest.database import open_database
+from digest.edition.files import EXAMPLE_EDITION
 from tests.conftest import need_service
 from tests.databases import fresh_postgres
 from tests.digest.test_send import add_subscribers
@@ -41,7 +41,7 @@ def database(kind: str, tmp_path: Path, postgres_url: str | None) -> Iterator[st
 def _service(folder: Path, env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
     log = (folder / f"{name}.log").open("wb")
     return subprocess.Popen(
-        [sys.executable, "-c", "from digest.cli import main; main()", "run", "--no-web"],
+        [sys.executable, "-c", "from digest.cli.app import main; main()", "run", "--no-web"],
         cwd=folder,
         env=env,
         stdout=log,
@@ -98,7 +98,7 @@ def test_standby_takes_over_after_sigkill_and_nobody_gets_two(
                     [
                         sys.executable,
                         "-c",
-                        "from digest.cli import main; main()",
+                        "from digest.cli.app import main; main()",
                         "schedule",
                         day,
                         "--at",
@@ -162,7 +162,7 @@ def test_sigterm_mid_send_stops_cleanly_and_the_next_start_finishes_it(
             [
                 sys.executable,
                 "-c",
-                "from digest.cli import main; main()",
+                "from digest.cli.app import main; main()",
                 "schedule",
                 "2017-11-02",
                 "--at",

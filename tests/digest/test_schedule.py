@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from digest import jobs
-from digest.edition import Read
-from digest.schedule import ScheduleError, daily_trigger, parse_at
+from digest.edition.model import Read
+from digest.schedule import jobs
+from digest.schedule.scheduler import ScheduleError, daily_trigger, parse_at
 from digest.settings import ScheduleSettings
 from subscribers.db import Database
 from tests.digest.test_cli import run
@@ -129,7 +129,7 @@ def test_daily_job_assembles_with_reads_and_tells_editors_when_there_is_no_file(
     newsroom: Path, db: Database, smtp_server: SMTPServer
 ) -> None:
     """At 07:00 London the day's file plus queued reads goes out; a day with no file is told."""
-    from digest import reads
+    from digest.assemble import reads
 
     add_subscribers(db, newsroom, ["ann@example.org"])
     with db.transaction() as session:
@@ -192,10 +192,10 @@ def test_missed_jobs_run_inside_the_grace_period_and_are_reported_outside_it(
     import threading
     from contextlib import closing
 
-    from digest.schedule import add_send, job_store
-    from digest.service import run_scheduler
+    from digest.database import open_database
+    from digest.schedule.scheduler import add_send, job_store
+    from digest.schedule.service import run_scheduler
     from digest.settings import load_settings
-    from subscribers.db import open_database
 
     add_subscribers(db, newsroom, ["ann@example.org", "bo@example.org"])
     text = (newsroom / "editions" / "2017-11-02.md").read_text()
@@ -243,9 +243,9 @@ def test_commands_never_run_or_drop_a_due_job(
     """Listing while a send is overdue (service down) leaves it for the service, untouched."""
     from contextlib import closing
 
-    from digest.schedule import add_send, job_store
+    from digest.database import open_database
+    from digest.schedule.scheduler import add_send, job_store
     from digest.settings import load_settings
-    from subscribers.db import open_database
 
     settings = load_settings()
     with (

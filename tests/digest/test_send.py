@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from digest import ledger
-from digest.editions import EXAMPLE_EDITION
+from digest.edition.files import EXAMPLE_EDITION
 from digest.ledger import Delivery, DeliveryStatus
-from digest.links import Links
-from digest.publish import freeze_source, plan_send
-from digest.send import SendResult
+from digest.send.links import Links
+from digest.send.publish import freeze_source, plan_send
+from digest.send.sender import SendResult
 from digest.settings import Settings
 from subscribers import audience
 from subscribers.csvio import import_csv
@@ -255,8 +255,8 @@ def test_second_sender_on_sqlite_says_busy(smtp_server: SMTPServer, tmp_path: Pa
     """While one process owns an edition's send on SQLite, another is told so."""
     from filelock import FileLock
 
-    from digest.send import SendBusyError
-    from subscribers.db import open_database
+    from digest.database import open_database
+    from digest.send.sender import SendBusyError
 
     db_url = f"sqlite:///{tmp_path / 'busy.db'}"
     db = open_database(db_url)
@@ -293,7 +293,7 @@ def test_rows_left_claimed_by_a_dead_sender_are_sent(
 
 def test_rate_limit_spaces_sends_out() -> None:
     """At 10 a second, each send is given a slot a tenth of a second after the last."""
-    from digest.send import RateLimit
+    from digest.send.sender import RateLimit
 
     waits: list[float] = []
     limit = RateLimit(10, sleep=waits.append)

@@ -11,9 +11,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from digest.editions import EXAMPLE_EDITION
+from digest.database import open_database
+from digest.edition.files import EXAMPLE_EDITION
 from subscribers.csvio import import_csv
-from subscribers.db import Database, open_database
+from subscribers.db import Database
 from tests.conftest import need_service
 from tests.databases import Clock
 from tests.mailserver import SMTPServer
@@ -38,7 +39,7 @@ def _environment(
 
 def _sender(folder: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", "from digest.cli import main; main()", "send", "2017-11-02"],
+        [sys.executable, "-c", "from digest.cli.app import main; main()", "send", "2017-11-02"],
         cwd=folder,
         env=env,
         stdout=subprocess.PIPE,

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from digest.demo import send_demo
+from digest.cli.demo import send_demo
 from digest.settings import Settings
 from tests.conftest import ARTIFACTS, need_service
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from digest.message import build_message, new_message_id, to_bytes
-from digest.message import mailbox as address
-from digest.transport import (
+from digest.send.message import build_message, new_message_id, to_bytes
+from digest.send.message import mailbox as address
+from digest.send.transport import (
     MaildirTransport,
     SMTPTransport,
     TransportError,

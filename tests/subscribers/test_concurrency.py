@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from subscribers.db import open_database
+from digest.database import open_database
 from subscribers.models import Status, Subscriber
 
 IMPORTER = """
@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from subscribers.csvio import import_csv
-from subscribers.db import open_database
+from digest.database import open_database
 db = open_database(sys.argv[1])
 report = import_csv(db, Path(sys.argv[2]), lambda: datetime.now(UTC), confirmed=True)
 print(report.added, report.rejected)
@@ -24,7 +24,7 @@ UNSUBSCRIBER = """
 import sys
 from datetime import UTC, datetime
 from subscribers import audience
-from subscribers.db import open_database
+from digest.database import open_database
 db = open_database(sys.argv[1])
 done = 0
 for n in range(int(sys.argv[2])):

@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from digest.database import open_database
 from subscribers.csvio import export_csv, import_csv
-from subscribers.db import Database, open_database
+from subscribers.db import Database
 from subscribers.models import Status, Subscriber
 from tests.databases import Clock
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from sqlalchemy import inspect
 
-from subscribers.db import Database, migrate, open_database
+from digest.database import migrate, open_database
+from subscribers.db import Database
 
 TABLES = {
     "subscribers",

@@ -1,0 +1,145 @@
+"""``digest reads add / list`` and ``digest new``: what the next edition will carry."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import typer
+from rich.table import Table
+
+from digest.assemble import reads as reads_store
+from digest.assemble.day import assemble, edition_path
+from digest.assemble.reads import ReadError, gather, page_title
+from digest.cli.options import ConfigOption, console
+from digest.database import open_database
+from digest.edition.files import write_atomic
+from digest.edition.model import Read, default_title
+from digest.edition.parse import parse_date
+from digest.errors import DigestError
+from digest.settings import Settings, load_settings
+
+app = typer.Typer(help="Recommended reads for the next edition.", no_args_is_help=True)
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def today(settings: Settings) -> date:
+    """The publication's date now, in its time zone."""
+    return datetime.now(settings.schedule.zone).date()
+
+
+@app.command()
+def add(
+    url: Annotated[str, typer.Argument(help="The piece's address (http or https).")],
+    title: Annotated[str | None, typer.Option("--title", help="Default: the page's title.")] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="The outlet, e.g. 'Reuters'.")
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note", help="A line on why it's worth it.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Queue a read for the next edition (the page's title is fetched when not given)."""
+    settings = load_settings(config)
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise DigestError(f"{url!r} is not an http:// or https:// address")
+    if not title:
+        try:
+            title = page_title(url.strip(), settings.reads.fetch_timeout_seconds)
+        except ReadError as exc:
+            raise ReadError(f"{exc}; to add it anyway, give its title with --title") from exc
+    read = Read(title=" ".join(title.split()), url=url.strip(), source=source, note=note)
+    with open_database(settings.database_url) as db, db.transaction() as session:
+        _, added = reads_store.queue(session, read, datetime.now(UTC))
+    console().print(
+        f"queued for the next edition: {read.title} <{read.url}>"
+        if added
+        else f"already queued: {read.url}",
+        markup=False,
+    )
+
+
+@app.command("list")
+def list_(
+    day: Annotated[
+        str | None, typer.Option("--date", help="The edition's date (default: today).")
+    ] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
+    config: ConfigOption = None,
+) -> None:
+    """Show the reads the next edition will carry (queued, from feeds, deduplicated, capped)."""
+    settings = load_settings(config)
+    when = _day(day, settings)
+    now = datetime.now(UTC)
+    with open_database(settings.database_url) as db, db.transaction() as session:
+        if edition_path(settings, when).is_file():
+            assembled = assemble(session, settings, when, now)
+            if assembled.edition is None:
+                raise DigestError(assembled.reason or "the edition cannot be assembled")
+            chosen, problems = list(assembled.edition.reads), assembled.problems
+        else:
+            gathered = gather(session, settings.reads, when, now)
+            chosen, problems = gathered.reads, gathered.problems
+    err = console(stderr=True)
+    for problem in problems:
+        err.print(f"warning: {problem}", markup=False)
+    if fmt is ListFormat.json:
+        rows = [
+            {"title": r.title, "url": r.url, "source": r.source, "note": r.note} for r in chosen
+        ]
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table("#", "title", "source", "url")
+    for number, read in enumerate(chosen, start=1):
+        table.add_row(str(number), read.title, read.source or "", read.url)
+    out = console()
+    out.print(table)
+    out.print(f"{len(chosen)} read(s) for the edition of {when.isoformat()}", markup=False)
+
+
+def _day(value: str | None, settings: Settings) -> date:
+    if value is None:
+        return today(settings)
+    parsed = parse_date(value)
+    if parsed is None:
+        raise DigestError(f"{value!r} is not a date: use YYYY-MM-DD")
+    return parsed
+
+
+SKELETON = """---
+date: {day}
+title: {title}
+summary: ""
+reads: []
+---
+## A headline that says what happened
+
+Two or three short paragraphs: what happened, why it matters, what comes next.
+Name your sources and link them, [like this](https://example.org/source).
+"""
+
+
+def new(
+    day: Annotated[str | None, typer.Argument(help="YYYY-MM-DD (default: today).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write a skeleton edition file to fill in, and say where it is."""
+    settings = load_settings(config)
+    when = _day(day, settings)
+    path = edition_path(settings, when)
+    if path.exists():
+        raise DigestError(f"{path} already exists; edit it, or move it away first")
+    write_atomic(path, SKELETON.format(day=when.isoformat(), title=default_title(when)))
+    console().print(
+        f"wrote {path}: fill in the dek (summary), the sections and any reads, then "
+        f"`digest check {when.isoformat()}` and `digest preview {when.isoformat()} --open`",
+        markup=False,
+    )

@@ -1,0 +1,155 @@
+"""``digest schedule SOURCE --at TIME`` and ``digest schedule list / cancel / move``."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from typer.core import TyperGroup
+
+from digest import ledger
+from digest.cli.options import ConfigOption, console
+from digest.database import open_database
+from digest.edition.files import resolve_source
+from digest.edition.parse import load_edition, parse_date
+from digest.errors import DigestError
+from digest.render.renderer import Renderer, render_edition
+from digest.schedule.scheduler import add_send, cancel, job_store, list_jobs, move, parse_at
+from digest.settings import load_settings
+
+AtOption = Annotated[
+    str,
+    typer.Option(
+        "--at",
+        help="'YYYY-MM-DD HH:MM' in the publication's time zone, or ISO 8601 with an offset.",
+    ),
+]
+
+
+class _SourceOrCommand(TyperGroup):
+    """``schedule SOURCE --at T`` schedules; ``schedule list|cancel|move …`` manage."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["add", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=_SourceOrCommand,
+    help="Schedule an edition's send; list, cancel or move scheduled jobs.",
+    no_args_is_help=True,
+)
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command("add", hidden=True)
+def add(
+    source: Annotated[str, typer.Argument(help="An edition file or date.")],
+    at: AtOption,
+    config: ConfigOption = None,
+) -> None:
+    """Schedule SOURCE to be sent at a time (checked now, and again when it fires)."""
+    settings = load_settings(config)
+    when = parse_at(at, settings.schedule.zone, datetime.now(UTC))
+    path = resolve_source(source, settings.editions_dir)
+    edition = load_edition(path)  # errors now, naming the file, not at 7 a.m.
+    render_edition(Renderer.from_settings(settings), edition)
+    with open_database(settings.database_url) as db, job_store(db, settings) as jobs:
+        job_id = add_send(jobs, edition.date, str(path.resolve()), when, _config(config))
+    local = when.astimezone(settings.schedule.zone)
+    console().print(
+        f"scheduled {edition.date.isoformat()} ({path}) for {local:%Y-%m-%d %H:%M %Z}: "
+        f"job {job_id}; `digest run` sends it",
+        markup=False,
+    )
+
+
+@app.command("list")
+def list_(
+    fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
+    config: ConfigOption = None,
+) -> None:
+    """Every scheduled job: id, what, next run time, state."""
+    settings = load_settings(config)
+    with open_database(settings.database_url) as db, job_store(db, settings) as jobs:
+        found = list_jobs(jobs)
+    if fmt is ListFormat.json:
+        rows: list[dict[str, Any]] = [job.as_json() for job in found]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table("id", "what", "next run", "state")
+    zone = settings.schedule.zone
+    for job in found:
+        when = (
+            job.next_run_time.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+            if job.next_run_time
+            else "-"
+        )
+        table.add_row(job.id, job.what, when, job.state)
+    out = console()
+    out.print(table)
+    out.print(f"{len(found)} job(s); times in {zone.key}", markup=False)
+
+
+@app.command("cancel")
+def cancel_(
+    job_id: Annotated[str, typer.Argument(metavar="ID", help="From `digest schedule list`.")],
+    config: ConfigOption = None,
+) -> None:
+    """Cancel a scheduled send."""
+    settings = load_settings(config)
+    with open_database(settings.database_url) as db, job_store(db, settings) as jobs:
+        cancel(jobs, job_id)
+    console().print(f"cancelled {job_id}", markup=False)
+
+
+@app.command("move")
+def move_(
+    job_id: Annotated[str, typer.Argument(metavar="ID", help="From `digest schedule list`.")],
+    at: AtOption,
+    config: ConfigOption = None,
+) -> None:
+    """Move a scheduled send to another time."""
+    settings = load_settings(config)
+    when = parse_at(at, settings.schedule.zone, datetime.now(UTC))
+    with open_database(settings.database_url) as db, job_store(db, settings) as jobs:
+        move(jobs, job_id, when)
+    local = when.astimezone(settings.schedule.zone)
+    console().print(f"moved {job_id} to {local:%Y-%m-%d %H:%M %Z}", markup=False)
+
+
+def _config(config: object) -> str | None:
+    return str(config) if config is not None else None
+
+
+def approve(
+    day: Annotated[str, typer.Argument(help="The edition's date, YYYY-MM-DD.")],
+    config: ConfigOption = None,
+) -> None:
+    """Approve the day's edition (schedule.policy = "approval") so it goes out on time."""
+    settings = load_settings(config)
+    when = parse_date(day)
+    if when is None:
+        raise DigestError(f"{day!r} is not a date: use YYYY-MM-DD")
+    who = getpass.getuser()
+    with open_database(settings.database_url) as db, db.transaction() as session:
+        fresh = ledger.approve(session, when, who, datetime.now(UTC))
+    policy = settings.schedule.policy
+    note = "" if policy == "approval" else f" (schedule.policy is {policy!r}: not needed)"
+    said = (
+        f"approved the edition of {when.isoformat()}; it goes out at {settings.schedule.daily_at}"
+        if fresh
+        else f"the edition of {when.isoformat()} was already approved"
+    )
+    console().print(said + note, markup=False)

@@ -1,0 +1,335 @@
+"""``digest send``, ``status``, ``retry``, ``pause`` and ``resume``: the send ledger by hand."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from digest import ledger
+from digest.cli.options import ConfigOption, console
+from digest.database import open_database
+from digest.errors import DigestError
+from digest.feedback.query import counts_for_edition
+from digest.ledger import DeliveryStatus, FrozenEdition
+from digest.send.publish import freeze_source, frozen_for, plan_send, send_test
+from digest.send.sender import EditionPausedError, SendResult, Tally, set_paused
+from digest.settings import Settings, load_settings
+from subscribers.addresses import parse_address
+from subscribers.db import Database
+
+SourceArgument = Annotated[
+    str, typer.Argument(help="An edition file, or a date (YYYY-MM-DD) in the editions folder.")
+]
+
+
+class StatusFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class SendPaused(DigestError):
+    """The send stopped itself after too many failures in a row."""
+
+
+def send(
+    source: SourceArgument,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Test send to this one address: '[TEST]' subject, not recorded."),
+    ] = None,
+    new_version: Annotated[
+        bool,
+        typer.Option(
+            "--new-version",
+            help="The file changed after sending began: send it as a new edition to everyone.",
+        ),
+    ] = False,
+    no_wait: Annotated[
+        bool,
+        typer.Option(
+            "--no-wait", help="Leave deferred retries for a later run instead of waiting."
+        ),
+    ] = False,
+    connections: Annotated[
+        int | None,
+        typer.Option(
+            "--connections", min=1, max=64, help="SMTP connections [delivery.connections]."
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Send an edition to every active subscriber; run again to resume."""
+    settings = load_settings(config)
+    if to is not None:
+        address = parse_address(to)
+        where, reply = send_test(settings, source, address.typed)
+        console().print(f"test send to {address.typed} via {where}: {reply}", markup=False)
+        return
+    with open_database(settings.database_url) as db:
+        frozen = freeze_source(db, settings, source, new_version=new_version)
+        _deliver(
+            db,
+            settings,
+            frozen.edition,
+            frozen.created,
+            frozen.file_changed,
+            connections=connections,
+            no_wait=no_wait,
+        )
+
+
+def _deliver(
+    db: Database,
+    settings: Settings,
+    edition: FrozenEdition,
+    created: bool,
+    file_changed: bool,
+    *,
+    connections: int | None,
+    no_wait: bool,
+) -> None:
+    out, err = console(), console(stderr=True)
+    if edition.paused_at is not None:
+        raise EditionPausedError(
+            f"the edition {edition.label} is paused ({edition.pause_reason}); "
+            f"`digest resume {edition.date.isoformat()}` lets it go on"
+        )
+    plan = plan_send(db, settings, edition, connections=connections, wait_for_retries=not no_wait)
+    total = sum(plan.counts.values())
+    if created:
+        out.print(f"froze the edition {edition.label}: {total:,} deliveries queued", markup=False)
+    else:
+        out.print(
+            f"resuming the edition {edition.label} (frozen {edition.frozen_at:%Y-%m-%d %H:%M}): "
+            f"{plan.counts[DeliveryStatus.sent]:,} of {total:,} sent",
+            markup=False,
+        )
+    if file_changed:
+        err.print(
+            "warning: the edition file changed after it was frozen; the frozen version is "
+            "sent. To send the changed file to everyone as a new edition, use --new-version.",
+            markup=False,
+        )
+    if plan.open_rows == 0:
+        out.print("nothing left to send" + _summary(plan.counts), markup=False)
+        return
+    with Progress(
+        TextColumn("sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("send", total=plan.open_rows, note="")
+
+        def progress(tally: Tally) -> None:
+            note = f"{tally.deferred:,} deferred" if tally.deferred else ""
+            bar.update(task, completed=min(tally.done, plan.open_rows), note=note)
+
+        result = plan.sender.run(progress)
+    _report(db, edition, result, plan.transport)
+
+
+def _report(db: Database, edition: FrozenEdition, result: SendResult, transport: str) -> None:
+    out = console()
+    with db.transaction() as session:
+        counts = ledger.counts(session, edition.id)
+    out.print(
+        f"this run: {result.sent:,} sent via {transport}, {result.failed:,} failed, "
+        f"{result.skipped:,} skipped (left the list)"
+        + (f", {result.deferred:,} deferrals" if result.deferred else ""),
+        markup=False,
+    )
+    out.print("the edition so far" + _summary(counts), markup=False)
+    day = edition.date.isoformat()
+    if result.paused:
+        raise SendPaused(
+            f"the send paused: {result.paused}\nfix the cause, then `digest resume {day}`"
+        )
+    if result.interrupted:
+        out.print(f"interrupted; `digest send {day}` resumes where it stopped", markup=False)
+        raise typer.Exit(130)
+    if counts[DeliveryStatus.deferred]:
+        out.print(
+            f"{counts[DeliveryStatus.deferred]:,} deliveries wait for a retry; "
+            f"`digest send {day}` sends them when due",
+            markup=False,
+        )
+    if counts[DeliveryStatus.failed]:
+        out.print(
+            f"`digest status {day}` lists the failures; `digest retry {day}` re-queues them",
+            markup=False,
+        )
+
+
+def _summary(counts: dict[DeliveryStatus, int]) -> str:
+    parts = [f"{counts[s]:,} {s.value}" for s in DeliveryStatus if counts[s]]
+    return ": " + ", ".join(parts) if parts else ""
+
+
+def status(
+    source: SourceArgument,
+    fmt: Annotated[StatusFormat, typer.Option("--format")] = StatusFormat.table,
+    config: ConfigOption = None,
+) -> None:
+    """Counts by state, failures with reasons, and the time left while sending."""
+    settings = load_settings(config)
+    with open_database(settings.database_url) as db:
+        edition = frozen_for(db, source)
+        now = datetime.now(UTC)
+        with db.transaction() as session:
+            counts = ledger.counts(session, edition.id)
+            failures = ledger.failures(session, edition.id)
+            recent = ledger.sent_since(session, edition.id, now - timedelta(minutes=1))
+            drew = counts_for_edition(session, edition.date)
+    remaining = sum(counts[s] for s in ledger.OPEN)
+    rate = recent / 60.0
+    eta = remaining / rate if rate and remaining else None
+    data: dict[str, Any] = {
+        "edition": edition.date.isoformat(),
+        "version": edition.version,
+        "subject": edition.subject,
+        "frozen_at": edition.frozen_at.isoformat(),
+        "paused": edition.pause_reason if edition.paused_at else None,
+        "total": sum(counts.values()),
+        "counts": {s.value: counts[s] for s in DeliveryStatus},
+        "rate_per_second": round(rate, 2),
+        "eta_seconds": round(eta) if eta is not None else None,
+        "failures": [
+            {"email": email, "status": state, "reply": reply} for email, state, reply in failures
+        ],
+        "feedback": drew,
+    }
+    if fmt is StatusFormat.json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        return
+    out = console()
+    out.print(f"{edition.label}: {edition.subject}", markup=False)
+    if data["paused"]:
+        out.print(f"PAUSED: {data['paused']}", markup=False)
+    table = Table("state", "deliveries")
+    for kind in DeliveryStatus:
+        table.add_row(kind.value, f"{counts[kind]:,}")
+    table.add_row("total", f"{data['total']:,}")
+    out.print(table)
+    if eta is not None:
+        out.print(f"sending at {rate:,.1f}/s; about {timedelta(seconds=round(eta))} left")
+    out.print(
+        "readers' mail: "
+        + ", ".join(
+            f"{drew[kind]:,} {one if drew[kind] == 1 else more}" for kind, one, more in _DREW
+        )
+        + (f" (and {drew['auto_reply']:,} auto replies)" if drew["auto_reply"] else ""),
+        markup=False,
+    )
+    if failures:
+        problems = Table("email", "state", "reply")
+        for row in failures:
+            problems.add_row(*row)
+        out.print(problems)
+
+
+_DREW = (
+    ("reply", "reply", "replies"),
+    ("suggestion", "suggestion", "suggestions"),
+    ("bounce", "bounce", "bounces"),
+    ("complaint", "complaint", "complaints"),
+    ("unsubscribe", "unsubscribe by email", "unsubscribes by email"),
+)
+
+
+def retry(source: SourceArgument, config: ConfigOption = None) -> None:
+    """Re-queue the failed deliveries of an edition, once the cause is fixed."""
+    settings = load_settings(config)
+    with open_database(settings.database_url) as db:
+        edition = frozen_for(db, source)
+        with db.transaction() as session:
+            count, left = ledger.retry_failed(session, edition.id)
+    day = edition.date.isoformat()
+    out = console()
+    out.print(
+        f"{count:,} failed deliveries re-queued; `digest send {day}` sends them"
+        if count
+        else "no failed deliveries to re-queue",
+        markup=False,
+    )
+    if left:
+        out.print(
+            f"{left:,} stay failed: their subscribers are no longer active (bounced, left "
+            "or erased)",
+            markup=False,
+        )
+
+
+OptionalSource = Annotated[
+    str | None,
+    typer.Argument(help="An edition's date or file; without it, every edition it applies to."),
+]
+
+
+def _editions(db: Database, source: str | None, paused: bool) -> list[FrozenEdition]:
+    """The named edition, or every one still sending (paused=False) / paused (True)."""
+    if source is not None:
+        return [frozen_for(db, source)]
+    with db.transaction() as session:
+        found = ledger.unfinished(session, paused=paused)
+        session.expunge_all()
+    return found
+
+
+def pause(source: OptionalSource = None, config: ConfigOption = None) -> None:
+    """Pause a send (or every unfinished one); running senders stop after their batch."""
+    settings = load_settings(config)
+    out = console()
+    with open_database(settings.database_url) as db:
+        editions = _editions(db, source, paused=False)
+        if not editions:
+            out.print("no send is running unpaused; nothing to pause")
+        for edition in editions:
+            changed = set_paused(db, edition.id, "paused by an editor", datetime.now(UTC))
+            day = edition.date.isoformat()
+            out.print(
+                f"{day}: paused; `digest resume {day}` goes on"
+                if changed
+                else f"{day}: already paused",
+                markup=False,
+            )
+
+
+def resume(
+    source: OptionalSource = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Don't wait for deferred retries.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Lift a pause (of one edition, or of every paused one) and go on sending."""
+    settings = load_settings(config)
+    with open_database(settings.database_url) as db:
+        editions = _editions(db, source, paused=True)
+        if not editions:
+            console().print("no edition is paused; nothing to resume")
+        for edition in editions:
+            set_paused(db, edition.id, None, datetime.now(UTC))
+            edition.paused_at = edition.pause_reason = None
+            _deliver(db, settings, edition, False, False, connections=None, no_wait=no_wait)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (send, status, retry, pause, resume):
+        app.command()(command)

@@ -1,0 +1,293 @@
+"""``digest subscribers …``: the audience from the command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from sqlalchemy import select
+
+from digest.cli.options import ConfigOption, ListFormat, console
+from digest.database import open_database
+from digest.edition.files import atomic_output
+from digest.send.confirmations import Confirmations, count_due
+from digest.send.transport import Transport, TransportError, open_transport
+from digest.settings import Settings, load_settings
+from subscribers import audience
+from subscribers.addresses import parse_address
+from subscribers.csvio import export_csv, import_csv
+from subscribers.db import Database
+from subscribers.errors import AudienceError
+from subscribers.models import ConsentMethod, Status, Subscriber
+
+app = typer.Typer(help="Manage who receives the briefing.", no_args_is_help=True)
+
+EmailArgument = Annotated[str, typer.Argument(help="The subscriber's email address.")]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _database(config: Path | None) -> Database:
+    return open_database(load_settings(config).database_url)
+
+
+@app.command()
+def add(
+    email: EmailArgument,
+    name: Annotated[str | None, typer.Option("--name", help="The person's name.")] = None,
+    confirmed: Annotated[
+        bool, typer.Option("--confirmed", help="Active at once: you attest the person consented.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Add one subscriber (pending until confirmed, unless --confirmed)."""
+    address = parse_address(email)
+    settings = load_settings(config)
+    with _database(config) as db:
+        with db.transaction() as session:
+            joined = audience.join(
+                session,
+                address,
+                _now(),
+                audience.ConsentEvidence(
+                    ConsentMethod.editor, form_version="digest subscribers add"
+                ),
+                name=name,
+                confirmed=confirmed,
+            )
+            session.flush()
+            status = joined.subscriber.status.value
+            subscriber_id = joined.subscriber.id
+        out = console()
+        out.print(f"{address.typed}: {joined.outcome.value} ({status})", markup=False)
+        if joined.needs_confirmation:
+            confirmations = Confirmations.from_settings(settings)
+            with _transport(settings) as transport:
+                if confirmations.send_one(db, transport, subscriber_id):
+                    out.print(
+                        f"confirmation email sent to {address.typed} via {transport.description}",
+                        markup=False,
+                    )
+                else:
+                    out.print(
+                        "a confirmation email went out less than "
+                        f"{settings.subscribers.resend_minutes} minutes ago; not sent again",
+                        markup=False,
+                    )
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV with an 'email' column; 'name' optional.")],
+    confirmed: Annotated[
+        bool,
+        typer.Option("--confirmed", help="Import as active: you attest every person consented."),
+    ] = False,
+    rejects: Annotated[
+        Path | None,
+        typer.Option("--rejects", help="Write rejected rows, with reasons, to this CSV."),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Import subscribers from CSV: streamed, batch by batch, with a report."""
+    if not file.is_file():
+        raise AudienceError(f"{file} does not exist or is not a file")
+    total = file.stat().st_size
+    reject_handle = (
+        rejects.open("w", encoding="utf-8", errors="surrogateescape", newline="")
+        if rejects
+        else None
+    )
+    err = console(stderr=True)
+    settings = load_settings(config)
+    try:
+        with (
+            open_database(settings.database_url) as db,
+            Progress(
+                TextColumn("importing"),
+                BarColumn(),
+                DownloadColumn(),
+                TextColumn("{task.fields[rows]:,} rows"),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+            ) as bar,
+        ):
+            task = bar.add_task("import", total=total, rows=0)
+            report = import_csv(
+                db,
+                file,
+                _now,
+                confirmed=confirmed,
+                rejects=reject_handle,
+                progress=lambda done, rows: bar.update(task, completed=done, rows=rows),
+            )
+    finally:
+        if reject_handle is not None:
+            reject_handle.close()
+    out = console()
+    out.print(
+        f"{report.rows:,} rows: {report.added:,} added, {report.updated:,} updated, "
+        f"{report.unchanged:,} unchanged, {report.rejected:,} rejected"
+    )
+    for rejection in report.rejections:
+        out.print(f"  row {rejection.row}: {rejection.reason}", markup=False)
+    if report.rejected > len(report.rejections):
+        out.print(f"  … and {report.rejected - len(report.rejections):,} more (see --rejects FILE)")
+    if rejects is not None and report.rejected:
+        out.print(f"rejected rows written to {rejects}")
+    if report.pending:
+        out.print(f"{report.pending:,} new subscribers are pending until they confirm.")
+    if not confirmed:
+        _send_due_confirmations(settings)
+
+
+@app.command()
+def confirmations(config: ConfigOption = None) -> None:
+    """Send the confirmation email to every pending subscriber who has not had one."""
+    _send_due_confirmations(load_settings(config))
+
+
+def _send_due_confirmations(settings: Settings) -> None:
+    out = console()
+    with open_database(settings.database_url) as db:
+        total = count_due(db)
+        if not total:
+            out.print("no pending subscriber is waiting for a confirmation email")
+            return
+        mail = Confirmations.from_settings(settings)
+        with (
+            _transport(settings) as transport,
+            Progress(
+                TextColumn("confirmation emails"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console(stderr=True),
+                transient=True,
+            ) as bar,
+        ):
+            task = bar.add_task("send", total=total)
+            try:
+                report = mail.send_due(
+                    db, transport, _now, lambda done: bar.update(task, completed=done)
+                )
+            except TransportError as exc:
+                raise TransportError(
+                    f"{exc}\nconfirmation emails stopped; those sent are recorded. Fix the "
+                    "delivery settings and run `digest subscribers confirmations` to send the rest."
+                ) from exc
+        out.print(
+            f"{report.sent:,} confirmation emails sent via {transport.description}"
+            + (f", {report.failed:,} refused:" if report.failed else "")
+        )
+        for problem in report.problems:
+            out.print(f"  {problem}", markup=False)
+
+
+def _transport(settings: Settings) -> closing[Transport]:
+    return closing(open_transport(settings.delivery_url))
+
+
+@app.command()
+def export(
+    file: Annotated[Path | None, typer.Argument(help="Output CSV; stdout if omitted.")] = None,
+    status: Annotated[Status | None, typer.Option("--status", help="Only this status.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Export subscribers as CSV, safe to open in a spreadsheet."""
+    with _database(config) as db, db.transaction() as session:
+        if file is None:
+            export_csv(session, sys.stdout, status)
+            return
+        with atomic_output(file) as handle:
+            count = export_csv(session, handle, status)
+    console(stderr=True).print(f"exported {count:,} subscribers to {file}", markup=False)
+
+
+def _row(subscriber: Subscriber) -> dict[str, str]:
+    return {
+        "email": subscriber.email,
+        "name": subscriber.name or "",
+        "status": subscriber.status.value,
+        "since": subscriber.status_changed_at.isoformat(timespec="seconds"),
+    }
+
+
+@app.command("list")
+def list_(
+    status: Annotated[Status | None, typer.Option("--status", help="Only this status.")] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
+    config: ConfigOption = None,
+) -> None:
+    """List subscribers."""
+    with _database(config) as db, db.transaction() as session:
+        query = select(Subscriber).order_by(Subscriber.id)
+        if status is not None:
+            query = query.where(Subscriber.status == status)
+        rows = [_row(s) for s in session.scalars(query)]
+    if fmt is ListFormat.json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+    elif fmt is ListFormat.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=["email", "name", "status", "since"])
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        table = Table("email", "name", "status", "since")
+        for row in rows:
+            table.add_row(*row.values())
+        out = console()
+        out.print(table)
+        out.print(f"{len(rows):,} subscriber(s)")
+
+
+@app.command()
+def show(email: EmailArgument, config: ConfigOption = None) -> None:
+    """Everything stored about one person, as JSON (for a subject-access request)."""
+    with _database(config) as db, db.transaction() as session:
+        data = audience.person_data(audience.get(session, email))
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+@app.command()
+def unsubscribe(email: EmailArgument, config: ConfigOption = None) -> None:
+    """Unsubscribe one person (idempotent)."""
+    with _database(config) as db, db.transaction() as session:
+        subscriber = audience.get(session, email)
+        changed = audience.unsubscribe(session, subscriber, _now(), "by an editor")
+        status = subscriber.status.value
+    note = "unsubscribed" if changed else f"already {status}"
+    console().print(f"{email.strip()}: {note}", markup=False)
+
+
+@app.command()
+def erase(
+    email: EmailArgument,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Delete one person's data for good, keeping a hash so no import re-adds them."""
+    if not yes and not typer.confirm(f"Erase everything stored about {email.strip()}?"):
+        raise typer.Exit(1)
+    with _database(config) as db, db.transaction() as session:
+        audience.erase(session, email, _now())
+    console().print(
+        f"{email.strip()}: erased; a hashed suppression entry blocks re-adding", markup=False
+    )

@@ -1,0 +1,271 @@
+"""Render an edition once: Jinja2 → MJML → mjml-python → premailer → HTML, plus a text twin.
+
+The output keeps per-recipient ``[[placeholders]]`` (see ``digest.render.placeholders``)
+for the sending step to fill. Each stage is a public function so that the
+benchmark can time them apart; :func:`render_edition` runs them all.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import mjml
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+from premailer import Premailer
+
+from digest.edition.model import Edition, ap_date, minutes_phrase, reading_minutes
+from digest.errors import EmailTooLargeError, RenderError, TemplateError
+from digest.render import placeholders
+from digest.render.plaintext import LinkList, markdown_block, markdown_inline, word_count
+from digest.render.templating import make_environment, render_template
+from digest.settings import Publication, Settings
+
+HTML_TEMPLATE = "email/edition.mjml.j2"
+TEXT_TEMPLATE = "email/edition.txt.j2"
+
+# Raw HTML in Markdown is shown as text, never passed through: ``html`` off.
+_markdown = MarkdownIt("commonmark", {"html": False})
+
+
+@dataclass(frozen=True)
+class RenderedEdition:
+    """What one edition looks like as email, placeholders still open."""
+
+    subject: str
+    html: str
+    text: str
+    words: int
+    minutes: int
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.html.encode("utf-8"))
+
+    @property
+    def text_bytes(self) -> int:
+        return len(self.text.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """The configured pipeline; build it once and render many editions."""
+
+    publication: Publication
+    env: jinja2.Environment
+    max_html_bytes: int = 100_000
+
+    @classmethod
+    def create(
+        cls,
+        publication: Publication,
+        templates_dir: Path | None = None,
+        max_html_bytes: int = 100_000,
+    ) -> Renderer:
+        return cls(publication, make_environment(templates_dir), max_html_bytes)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Renderer:
+        return cls.create(
+            settings.publication, settings.render.templates_dir, settings.render.max_html_bytes
+        )
+
+
+def _inline_html(source: str) -> Markup:
+    return Markup(_markdown.renderInline(placeholders.neutralise(source)))
+
+
+def _block_html(source: str) -> Markup:
+    return Markup(_markdown.render(placeholders.neutralise(source)))
+
+
+def count_words(edition: Edition) -> int:
+    """Words a reader reads: title, dek, every section and every read."""
+    parts = [edition.title, markdown_inline(edition.summary)]
+    for section in edition.sections:
+        parts.append(markdown_inline(section.headline))
+        parts.append(markdown_block(section.body))
+    for read in edition.reads:
+        parts.extend(p for p in (read.title, read.source, read.note) if p)
+    return sum(word_count(part) for part in parts)
+
+
+def build_context(edition: Edition, publication: Publication, words: int) -> dict[str, object]:
+    """The values both templates see; HTML pieces are ``Markup``, text pieces are ``str``."""
+    minutes = reading_minutes(words)
+    links = LinkList()
+    sections = []
+    for section in edition.sections:
+        start = len(links.urls)
+        headline_text = markdown_inline(placeholders.neutralise(section.headline))
+        body_text = markdown_block(placeholders.neutralise(section.body), links)
+        sections.append(
+            {
+                "headline_html": _inline_html(section.headline),
+                "body_html": _block_html(section.body),
+                "headline_text": headline_text,
+                "body_text": body_text,
+                "links": list(enumerate(links.urls[start:], start=start + 1)),
+            }
+        )
+    reads = [
+        {
+            "title": placeholders.neutralise(read.title),
+            "url": read.url,
+            "source": placeholders.neutralise(read.source or ""),
+            "note": placeholders.neutralise(read.note or ""),
+        }
+        for read in edition.reads
+    ]
+    return {
+        "publication": publication,
+        "edition": edition,
+        "title": placeholders.neutralise(edition.title),
+        "subject": placeholders.neutralise(edition.subject),
+        "summary_html": _inline_html(edition.summary),
+        "summary_text": markdown_inline(placeholders.neutralise(edition.summary)),
+        "published": ap_date(edition.date),
+        "read_time": minutes_phrase(minutes),
+        "words": words,
+        "minutes": minutes,
+        "sections": sections,
+        "reads": reads,
+        "recipient": placeholders.markers(),
+    }
+
+
+def render_mjml_source(
+    renderer: Renderer, context: dict[str, object], template: str = HTML_TEMPLATE
+) -> str:
+    """Stage 1: Jinja2 fills the MJML template."""
+    return render_template(renderer.env, template, context)
+
+
+def compile_mjml(source: str, template: str = HTML_TEMPLATE) -> str:
+    """Stage 2: mjml-python turns MJML into table-based, responsive HTML."""
+    try:
+        return mjml.mjml2html(source, disable_comments=True, fonts={})
+    except Exception as exc:  # mjml-python raises plain exceptions with the parser's message
+        raise TemplateError(f"{template}: MJML could not be compiled: {exc}") from exc
+
+
+def inline_css(html: str) -> str:
+    """Stage 3: premailer moves CSS into style attributes, configured for MJML.
+
+    ``@media`` rules and their ``!important`` must stay in a ``<style>`` tag or the
+    mobile layout collapses; nothing is fetched from the network.
+    """
+    # premailer keeps a doctype only when it matches lxml's spelling exactly.
+    if html[:15].lower() == "<!doctype html>":
+        html = "<!DOCTYPE html>" + html[15:]
+    try:
+        return str(
+            Premailer(
+                html,
+                keep_style_tags=True,
+                strip_important=False,
+                remove_classes=False,
+                disable_validation=True,
+                allow_network=False,
+                allow_loading_external_files=False,
+                cssutils_logging_level=logging.CRITICAL,
+                cache_css_parsing=True,
+            ).transform(pretty_print=False)
+        )
+    except Exception as exc:  # premailer and lxml raise many kinds; all mean the same here
+        raise RenderError(f"CSS inlining failed: {exc}") from exc
+
+
+def render_text(
+    renderer: Renderer, context: dict[str, object], template: str = TEXT_TEMPLATE
+) -> str:
+    """Stage 4: the plain-text twin, from its own template."""
+    return render_template(renderer.env, template, context)
+
+
+def render_edition(
+    renderer: Renderer, edition: Edition, *, allow_large: bool = False
+) -> RenderedEdition:
+    """Render ``edition`` to HTML and text; refuse HTML over the size limit unless allowed."""
+    words = count_words(edition)
+    context = build_context(edition, renderer.publication, words)
+    html = inline_css(compile_mjml(render_mjml_source(renderer, context)))
+    text = render_text(renderer, context)
+    rendered = RenderedEdition(
+        subject=placeholders.neutralise(edition.subject),
+        html=html,
+        text=text,
+        words=words,
+        minutes=reading_minutes(words),
+    )
+    _check_placeholders(html, HTML_TEMPLATE)
+    _check_placeholders(text, TEXT_TEMPLATE)
+    if not allow_large and rendered.html_bytes > renderer.max_html_bytes:
+        raise EmailTooLargeError(rendered.html_bytes, renderer.max_html_bytes)
+    return rendered
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """A service email (not an edition) as HTML and text, placeholders still open."""
+
+    subject: str
+    html: str
+    text: str
+
+
+def render_email(
+    renderer: Renderer, name: str, subject: str, context: dict[str, object], required: str
+) -> RenderedEmail:
+    """Render ``templates/email/NAME.mjml.j2`` and ``NAME.txt.j2`` through the same stages.
+
+    ``required`` is the placeholder the email is for (its link); a template
+    without it is refused.
+    """
+    full = {"publication": renderer.publication, "recipient": placeholders.markers(), **context}
+    html_template, text_template = f"email/{name}.mjml.j2", f"email/{name}.txt.j2"
+    html = inline_css(
+        compile_mjml(render_mjml_source(renderer, full, html_template), html_template)
+    )
+    text = render_text(renderer, full, text_template)
+    for body, template in ((html, html_template), (text, text_template)):
+        if required not in _fields(body, template):
+            raise TemplateError(f"{template} must contain {{{{ recipient.{required} }}}}")
+    return RenderedEmail(subject, html, text)
+
+
+def _fields(body: str, template: str) -> tuple[str, ...]:
+    try:
+        return placeholders.Personalisable.compile(body).fields
+    except KeyError as exc:
+        raise TemplateError(f"{template}: {exc.args[0]}") from exc
+
+
+def _check_placeholders(body: str, template: str) -> None:
+    """Every field must be known, and every email must carry its unsubscribe link."""
+    if "unsubscribe_url" not in _fields(body, template):
+        raise TemplateError(
+            f"{template} has no unsubscribe link: add {{{{ recipient.unsubscribe_url }}}}; "
+            "every email must let its reader leave in one click"
+        )
+
+
+def preview_values(publication: Publication) -> dict[str, str]:
+    """Stand-ins for per-recipient values in previews, so every link in them works."""
+    return {
+        "unsubscribe_url": publication.site_url.rstrip("/") + "/unsubscribe/preview",
+        "recipient_email": "reader@example.org",
+        "confirm_url": publication.site_url.rstrip("/") + "/confirm/preview",
+    }
+
+
+def personalise(
+    rendered: RenderedEdition | RenderedEmail, values: dict[str, str]
+) -> tuple[str, str]:
+    """(html, text) for one recipient; the values are escaped for HTML."""
+    html = placeholders.Personalisable.compile(rendered.html)
+    text = placeholders.Personalisable.compile(rendered.text)
+    return html.fill(values, placeholders.escape_html), text.fill(values)

@@ -1,0 +1,1 @@
+"""Scheduling: the one active APScheduler, the jobs it runs, and `digest run`."""

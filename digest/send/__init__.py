@@ -1,0 +1,1 @@
+"""Sending: composing each message, the transports, and the publishing of an edition."""

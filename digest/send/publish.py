@@ -1,0 +1,194 @@
+"""Publishing an edition: from a file (or date) to a frozen edition, then to its readers.
+
+Used by ``digest send``/``resume``, ``digest demo`` and, later, the scheduler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError
+
+from digest import ledger
+from digest.assemble import reads
+from digest.edition.files import resolve_source
+from digest.edition.model import Edition
+from digest.edition.parse import load_edition, parse_date
+from digest.errors import SourceNotFoundError
+from digest.ledger import Frozen, FrozenEdition
+from digest.render.renderer import Renderer, render_edition
+from digest.send.compose import EditionComposer
+from digest.send.links import Links
+from digest.send.sender import Sender
+from digest.send.transport import Transport, open_transport
+from digest.settings import Settings
+from subscribers.db import Database
+
+
+def edition_day(source: str) -> date | None:
+    """The date a SOURCE names: ``2017-11-02`` or a file named ``…/2017-11-02.md``."""
+    return parse_date(source) or parse_date(Path(source).stem)
+
+
+def frozen_for(db: Database, source: str) -> FrozenEdition:
+    """The newest frozen version of the edition SOURCE names, for status/retry/pause."""
+    day = edition_day(source)
+    if day is None:
+        raise SourceNotFoundError(f"{source!r} names no edition: give its date (YYYY-MM-DD)")
+    with db.transaction() as session:
+        frozen = ledger.latest(session, day)
+        if frozen is None:
+            raise SourceNotFoundError(
+                f"the edition of {day.isoformat()} has not been sent: `digest send "
+                f"{day.isoformat()}` starts it"
+            )
+        session.expunge(frozen)
+    return frozen
+
+
+def freeze_source(
+    db: Database, settings: Settings, source: str, *, new_version: bool = False
+) -> Frozen:
+    """Resume the frozen edition for SOURCE's date, or render the file and freeze it."""
+    day = edition_day(source)
+    if day is not None and not new_version:
+        with db.transaction() as session:
+            existing = ledger.latest(session, day)
+            if existing is not None:
+                session.expunge(existing)
+        if existing is not None:
+            changed = False
+            path = Path(source) if Path(source).is_file() else settings.editions_dir / f"{day}.md"
+            if path.is_file():
+                current = ledger.source_sha256(path.read_text(encoding="utf-8", errors="replace"))
+                changed = current != existing.source_sha256
+            return Frozen(existing, False, changed)
+    path = resolve_source(source, settings.editions_dir)
+    return freeze_file(db, settings, path, new_version=new_version)
+
+
+def freeze_file(
+    db: Database, settings: Settings, path: Path, *, new_version: bool = False
+) -> Frozen:
+    edition = load_edition(path)
+    sha = ledger.source_sha256(path.read_text(encoding="utf-8"))
+    return freeze_edition(db, settings, edition, str(path), sha, new_version=new_version)
+
+
+def freeze_edition(
+    db: Database,
+    settings: Settings,
+    edition: Edition,
+    source: str,
+    sha: str,
+    *,
+    new_version: bool = False,
+) -> Frozen:
+    """Render ``edition`` and freeze it, or resume the version already frozen for its date."""
+    rendered = render_edition(Renderer.from_settings(settings), edition)
+    for attempt in (1, 2):
+        try:
+            with db.transaction() as session:
+                frozen = ledger.freeze(
+                    session,
+                    edition,
+                    rendered,
+                    source,
+                    sha,
+                    datetime.now(UTC),
+                    new_version=new_version and attempt == 1,
+                )
+                if frozen.created:
+                    reads.mark_used(session, edition.reads, edition.date, frozen.edition.frozen_at)
+                session.flush()
+                session.expunge(frozen.edition)
+            return frozen
+        except IntegrityError:  # another process froze the same version first: use it
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """A sender ready to go, with what the person should be told first."""
+
+    sender: Sender
+    open_rows: int
+    counts: dict[ledger.DeliveryStatus, int]
+    transport: str
+
+
+def plan_send(
+    db: Database,
+    settings: Settings,
+    frozen: FrozenEdition,
+    *,
+    connections: int | None = None,
+    wait_for_retries: bool = True,
+    transport_factory: Callable[[], Transport] | None = None,
+) -> SendPlan:
+    delivery = settings.delivery
+    if connections is not None:
+        delivery = delivery.model_copy(update={"connections": connections})
+    composer = EditionComposer(frozen, settings, Links.from_settings(settings))
+
+    def factory() -> Transport:
+        return open_transport(settings.delivery_url, delivery.timeout_seconds)
+
+    probe = (transport_factory or factory)()
+    description = probe.description
+    probe.close()
+    with db.transaction() as session:
+        counts = ledger.counts(session, frozen.id)
+    open_rows = sum(counts[status] for status in ledger.OPEN)
+    sender = Sender(
+        db,
+        frozen,
+        delivery,
+        composer,
+        transport_factory or factory,
+        wait_for_retries=wait_for_retries,
+    )
+    return SendPlan(sender, open_rows, counts, description)
+
+
+def draft_composer(settings: Settings, edition: Edition) -> EditionComposer:
+    """A composer for ``edition`` as it is now, not frozen: for test sends and drafts."""
+    rendered = render_edition(Renderer.from_settings(settings), edition)
+    draft = FrozenEdition(
+        id=0,
+        date=edition.date,
+        version=0,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        salt="draft",
+    )
+    return EditionComposer(draft, settings, Links.from_settings(settings))
+
+
+def send_drafts(
+    settings: Settings, edition: Edition, to: list[str], prefix: str
+) -> tuple[str, list[str]]:
+    """Send ``edition`` as it is now to each address, ``prefix`` before the subject."""
+    composer = draft_composer(settings, edition)
+    transport = open_transport(settings.delivery_url, settings.delivery.timeout_seconds)
+    replies = []
+    try:
+        for address in to:
+            composed = composer.compose_test(address, datetime.now(UTC), prefix=prefix)
+            replies.append(transport.send(composed.raw, composed.envelope_from, address).reply)
+    finally:
+        transport.close()
+    return transport.description, replies
+
+
+def send_test(settings: Settings, source: str, to: str) -> tuple[str, str]:
+    """Send SOURCE as it is now to one address, "[TEST]" in the subject; nothing recorded."""
+    edition = load_edition(resolve_source(source, settings.editions_dir))
+    where, [reply] = send_drafts(settings, edition, [to], "[TEST]")
+    return where, reply

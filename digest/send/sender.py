@@ -1,0 +1,410 @@
+"""Sending a frozen edition: claim, compose, hand over, record — on several connections.
+
+Each connection is a thread with its own transport. A thread claims a batch of
+due rows, then for each row composes the message, waits for the shared rate
+limit, sends, and records the outcome in its own short transaction before the
+next send. So at any moment at most one message per connection is handed over
+but not yet recorded: after a crash that is the only message that can arrive
+twice. (The other case SMTP itself leaves open: a server that drops the
+connection after taking the message but before answering. That delivery is
+deferred, not resent at once, and its retry may duplicate it.)
+
+Only one process may own an edition's send on SQLite (a lock file beside the
+database). On PostgreSQL each sender holds an advisory lock on its own key for
+as long as it runs, and claims rows with ``FOR UPDATE SKIP LOCKED``; rows left
+``sending`` by a sender whose lock is gone (it died) are put back to ``pending``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+from sqlalchemy import Connection, select, text, update
+
+from digest import ledger
+from digest.errors import DigestError
+from digest.ledger import DeliveryStatus, FrozenEdition, Recipient
+from digest.send.compose import EditionComposer
+from digest.send.transport import Transport, TransportError
+from digest.settings import DeliverySettings
+from subscribers.db import Database
+
+#: "No such user" and friends: the address does not exist (RFC 3463 enhanced codes).
+_NO_SUCH_USER = re.compile(r"\b5\.1\.(?:1|10)\b")
+_POLL_SECONDS = 2.0
+
+
+_RUNNING: set[Sender] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+_STOPPING = threading.Event()
+
+
+def stop_all() -> None:
+    """Stop every send in this process after its current message; start no new one."""
+    with _RUNNING_LOCK:
+        _STOPPING.set()
+        for sender in _RUNNING:
+            sender.stop.set()
+
+
+def allow_sends() -> None:
+    """After a stop has completed (the service is down), sends may start again."""
+    _STOPPING.clear()
+
+
+class SendBusyError(DigestError):
+    """Another process is already sending this edition (SQLite)."""
+
+
+class EditionPausedError(DigestError):
+    """The edition is paused; ``digest resume`` lets it go on."""
+
+
+def is_bounce(error: TransportError) -> bool:
+    return error.permanent and bool(_NO_SUCH_USER.search(str(error)))
+
+
+def retry_delay(attempts: int, settings: DeliverySettings, rng: random.Random) -> float:
+    """Exponential backoff with ±20% jitter, so retries of many rows don't arrive together."""
+    base = min(settings.retry_max_seconds, settings.retry_base_seconds * 2 ** max(0, attempts - 1))
+    return float(base * rng.uniform(0.8, 1.2))
+
+
+class RateLimit:
+    """At most ``per_second`` sends in all threads together (0: no limit)."""
+
+    def __init__(self, per_second: float, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+        self._sleep = sleep
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            self._sleep(slot - now)
+
+
+@dataclass
+class Tally:
+    """What this run did, shared by the threads."""
+
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    skipped: int = 0
+    streak: int = 0  # consecutive failures, any thread
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.failed + self.skipped
+
+
+@dataclass(frozen=True)
+class SendResult:
+    sent: int
+    deferred: int
+    failed: int
+    skipped: int
+    paused: str | None  # why the send paused, if it did
+    interrupted: bool
+
+
+class Sender:
+    """Sends one frozen edition until nothing is due, it pauses, or it is stopped."""
+
+    def __init__(
+        self,
+        db: Database,
+        edition: FrozenEdition,
+        settings: DeliverySettings,
+        composer: EditionComposer,
+        transport_factory: Callable[[], Transport],
+        *,
+        wait_for_retries: bool = True,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.db = db
+        self.edition_id = edition.id
+        self.settings = settings
+        self.composer = composer
+        self.transport_factory = transport_factory
+        self.wait_for_retries = wait_for_retries
+        self.clock = clock
+        self.key = secrets.randbits(62) + 1
+        self.tally = Tally()
+        self.stop = threading.Event()
+        self.rate = RateLimit(settings.rate_per_second)
+        self.pause_reason: str | None = None
+        self.failure: BaseException | None = None
+        self._rng = random.Random()
+
+    # ---- ownership ---------------------------------------------------------------
+
+    @contextmanager
+    def _owned(self) -> Iterator[None]:
+        if self.db.is_sqlite:
+            database = self.db.engine.url.database or "digest.db"
+            lock = FileLock(f"{Path(database).resolve()}.send-{self.edition_id}.lock")
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                raise SendBusyError(
+                    "another `digest send` is sending this edition from this database; "
+                    "on SQLite one process sends an edition at a time (use PostgreSQL to "
+                    "share a send between processes)"
+                ) from None
+            try:
+                with self.db.transaction() as session:
+                    ledger.release(session, self.edition_id, None)  # left by a dead sender
+                yield
+            finally:
+                lock.release()
+            return
+        with self.db.engine.connect() as holder:
+            holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+            holder.commit()
+            try:
+                self._reclaim_abandoned()
+                yield
+            finally:
+                holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+                holder.commit()
+
+    def _reclaim_abandoned(self) -> int:
+        """PostgreSQL: rows claimed by senders that no longer hold their lock go back."""
+        if self.db.is_sqlite:
+            return 0
+        with self.db.transaction() as session:
+            keys = [k for k in ledger.claimers(session, self.edition_id) if k != self.key]
+        dead = []
+        with self.db.engine.connect() as probe:
+            for key in keys:
+                if _try_lock(probe, key):
+                    dead.append(key)
+                    probe.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            probe.commit()
+        if not dead:
+            return 0
+        with self.db.transaction() as session:
+            return ledger.release(session, self.edition_id, dead)
+
+    # ---- the run -----------------------------------------------------------------
+
+    def run(self, on_progress: Callable[[Tally], None] | None = None) -> SendResult:
+        with self.db.transaction() as session:
+            edition = session.get(FrozenEdition, self.edition_id)
+            if edition is not None and edition.paused_at is not None:
+                raise EditionPausedError(
+                    f"the edition {edition.label} is paused ({edition.pause_reason}); "
+                    "`digest resume` lets it go on"
+                )
+        with _RUNNING_LOCK:
+            _RUNNING.add(self)
+            if _STOPPING.is_set():  # the process is shutting down: claim nothing
+                self.stop.set()
+        try:
+            return self._run_owned(on_progress)
+        finally:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(self)
+
+    def _run_owned(self, on_progress: Callable[[Tally], None] | None) -> SendResult:
+        interrupted = False
+        with self._owned():
+            threads = [
+                threading.Thread(target=self._work, name=f"sender-{n}", daemon=True)
+                for n in range(self.settings.connections)
+            ]
+            for thread in threads:
+                thread.start()
+            try:
+                while any(thread.is_alive() for thread in threads):
+                    for thread in threads:
+                        thread.join(timeout=0.2)
+                    if on_progress is not None:
+                        on_progress(self.tally)
+            except KeyboardInterrupt:
+                interrupted = True
+                self.stop.set()
+                for thread in threads:
+                    thread.join()
+        if on_progress is not None:
+            on_progress(self.tally)
+        if self.failure is not None:
+            raise DigestError(
+                f"sending stopped: {self.failure}; what was sent is recorded, and "
+                "`digest send` resumes once the cause is fixed"
+            ) from self.failure
+        tally = self.tally
+        return SendResult(
+            tally.sent, tally.deferred, tally.failed, tally.skipped, self.pause_reason, interrupted
+        )
+
+    def _paused(self) -> bool:
+        with self.db.transaction() as session:
+            paused = session.scalar(
+                select(FrozenEdition.paused_at).where(FrozenEdition.id == self.edition_id)
+            )
+        return paused is not None
+
+    def _work(self) -> None:
+        transport: Transport | None = None
+        try:
+            while not self.stop.is_set():
+                if self._paused():
+                    self.stop.set()
+                    break
+                with self.db.transaction() as session:
+                    batch, skipped = ledger.claim(
+                        session, self.edition_id, self.key, self.settings.batch_size, self.clock()
+                    )
+                if skipped:
+                    with self.tally.lock:
+                        self.tally.skipped += skipped
+                if not batch and skipped:
+                    continue
+                if not batch:
+                    if self._nothing_due_left():
+                        break
+                    continue
+                for index, recipient in enumerate(batch):
+                    if self.stop.is_set():
+                        self._unclaim(batch[index:])
+                        break
+                    try:
+                        if transport is None:
+                            transport = self.transport_factory()
+                        self._deliver(transport, recipient)
+                    except BaseException:
+                        self._unclaim(batch[index:])  # not sent: back to pending
+                        raise
+        except BaseException as exc:
+            # Any thread's failure stops them all; run() reports it.
+            self.stop.set()
+            self.failure = self.failure or exc
+        finally:
+            if transport is not None:
+                transport.close()
+
+    def _nothing_due_left(self) -> bool:
+        """No row was due: finish, or wait for the next retry (or another sender's rows)."""
+        with self.db.transaction() as session:
+            counts = ledger.counts(session, self.edition_id)
+            retry_at = ledger.next_retry(session, self.edition_id)
+        if counts[DeliveryStatus.pending]:
+            return False  # became due meanwhile (released by a stopped thread)
+        if counts[DeliveryStatus.sending] and self._reclaim_abandoned():
+            return False
+        if not counts[DeliveryStatus.deferred] or not self.wait_for_retries:
+            return True
+        if retry_at is None:  # another thread took the deferred rows meanwhile
+            return False
+        delay = (retry_at - self.clock()).total_seconds()
+        self.stop.wait(min(max(delay, 0.05), _POLL_SECONDS))
+        return False
+
+    def _unclaim(self, recipients: list[Recipient]) -> None:
+        with self.db.transaction() as session:
+            session.execute(
+                update(ledger.Delivery)
+                .where(
+                    ledger.Delivery.id.in_([r.delivery_id for r in recipients]),
+                    ledger.Delivery.status == DeliveryStatus.sending,
+                )
+                .values(status=DeliveryStatus.pending, claimed_by=None)
+            )
+
+    def _deliver(self, transport: Transport, recipient: Recipient) -> None:
+        now = self.clock()
+        composed = self.composer.compose(recipient, now)
+        self.rate.wait()
+        try:
+            reply = transport.send(composed.raw, composed.envelope_from, recipient.email).reply
+        except TransportError as exc:
+            self._record_failure(recipient, exc)
+            return
+        with self.db.engine.begin() as connection:
+            ledger.record_sent(connection, recipient.delivery_id, composed.message_id, reply, now)
+        with self.tally.lock:
+            self.tally.sent += 1
+            self.tally.streak = 0
+
+    def _record_failure(self, recipient: Recipient, error: TransportError) -> None:
+        now = self.clock()
+        reason = str(error)
+        attempts = recipient.attempts + 1
+        permanent = error.permanent and error.per_message
+        with self.db.transaction() as session:
+            if permanent or attempts >= self.settings.max_attempts:
+                ledger.record_failed(
+                    session, recipient.delivery_id, reason, now, bounced=is_bounce(error)
+                )
+                outcome = "failed"
+            else:
+                delay = retry_delay(attempts, self.settings, self._rng)
+                ledger.record_deferred(
+                    session.connection(),
+                    recipient.delivery_id,
+                    reason,
+                    now + timedelta(seconds=delay),
+                )
+                outcome = "deferred"
+        with self.tally.lock:
+            if outcome == "failed":
+                self.tally.failed += 1
+            else:
+                self.tally.deferred += 1
+            self.tally.streak += 1
+            streak = self.tally.streak
+        if streak >= self.settings.pause_after_errors and not self.stop.is_set():
+            self._pause(f"{streak} failures in a row; the last: {reason}")
+
+    def _pause(self, reason: str) -> None:
+        self.pause_reason = reason
+        self.stop.set()
+        with self.db.transaction() as session:
+            session.execute(
+                update(FrozenEdition)
+                .where(FrozenEdition.id == self.edition_id, FrozenEdition.paused_at.is_(None))
+                .values(paused_at=self.clock(), pause_reason=reason[:1000])
+            )
+
+
+def _try_lock(connection: Connection, key: int) -> bool:
+    return bool(connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+
+
+def set_paused(db: Database, edition_id: int, reason: str | None, now: datetime) -> bool:
+    """Pause (``reason``) or resume (None) an edition; False if it already was."""
+    with db.transaction() as session:
+        edition = session.get(FrozenEdition, edition_id)
+        if edition is None:
+            return False
+        if reason is None:
+            if edition.paused_at is None:
+                return False
+            edition.paused_at, edition.pause_reason = None, None
+            return True
+        if edition.paused_at is not None:
+            return False
+        edition.paused_at, edition.pause_reason = now, reason
+        return True

@@ -1,0 +1,263 @@
+"""Where messages go, chosen by the ``delivery_url`` setting.
+
+- ``maildir:outbox`` (relative) or ``maildir:///var/spool/digest`` (absolute): a
+  Maildir folder, the default, so a demo or a new install sends nothing out.
+- ``smtp://host:port``, ``smtp+starttls://user:pass@host:587``,
+  ``smtps://user:pass@host:465``: a relay, one connection reused for many
+  messages, reconnected once if the server dropped it.
+
+Every transport has one method that sends, :meth:`Transport.send`; failures
+raise :class:`TransportError`, which says whether trying later may help.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import smtplib
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+from digest.errors import DigestError
+from digest.send.message import needs_smtputf8
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class TransportError(DigestError):
+    """A message could not be handed over.
+
+    ``permanent``: retrying won't help. ``per_message``: only this message or
+    recipient was refused; the transport itself still works for others.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        permanent: bool = False,
+        per_message: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.permanent = permanent
+        self.per_message = per_message
+
+
+class _Closing(Exception):
+    """The server answered 421: reconnect and try the message again."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the receiving side said when it took the message."""
+
+    reply: str
+
+
+class Transport(Protocol):
+    description: str
+
+    def send(self, raw: bytes, sender: str, recipient: str) -> Sent:
+        """Hand over one message (as bytes, CRLF line ends) for one recipient."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class MaildirTransport:
+    """Writes each message into a Maildir's ``new/`` (atomically, via ``tmp/``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.description = f"the Maildir outbox {path}/"
+        try:
+            self._box = mailbox.Maildir(path, create=True)
+        except OSError as exc:
+            raise TransportError(f"cannot use {path} as an outbox: {exc.strerror}") from exc
+
+    def send(self, raw: bytes, sender: str, recipient: str) -> Sent:
+        envelope = f"Return-Path: <{sender}>\nDelivered-To: {recipient}\n".encode()
+        try:
+            key = self._box.add(envelope + raw.replace(b"\r\n", b"\n"))
+        except OSError as exc:
+            raise TransportError(f"cannot write to {self.path}: {exc.strerror}") from exc
+        return Sent(f"stored as {key}")
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class SMTPTarget:
+    host: str
+    port: int
+    security: str  # "none" | "starttls" | "tls"
+    username: str | None = None
+    password: str | None = None
+
+
+class SMTPTransport:
+    """One SMTP session, opened on first use and kept for the messages that follow."""
+
+    def __init__(self, target: SMTPTarget, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.description = f"the SMTP server {target.host}:{target.port}"
+        self._smtp: smtplib.SMTP | None = None
+        self._body_sent = False
+
+    def _connect(self) -> smtplib.SMTP:
+        target = self.target
+        try:
+            smtp: smtplib.SMTP
+            if target.security == "tls":
+                smtp = smtplib.SMTP_SSL(
+                    target.host,
+                    target.port,
+                    timeout=self.timeout,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                smtp = smtplib.SMTP(target.host, target.port, timeout=self.timeout)
+            smtp.ehlo_or_helo_if_needed()
+            if target.security == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+            if target.username:
+                smtp.login(target.username, target.password or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            raise TransportError(
+                f"{self.description} refused the login: {exc.smtp_code} {_text(exc.smtp_error)}",
+                code=exc.smtp_code,
+                permanent=True,
+            ) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TransportError(f"cannot connect to {self.description}: {exc}") from exc
+        return smtp
+
+    def send(self, raw: bytes, sender: str, recipient: str) -> Sent:
+        for attempt in (1, 2):
+            if self._smtp is None:
+                self._smtp = self._connect()
+            try:
+                return self._transaction(self._smtp, raw, sender, recipient)
+            except _Closing as exc:  # 421: the server is closing; a new session may work
+                self._drop()
+                if attempt == 2:
+                    raise TransportError(str(exc), code=421) from exc
+            except (TimeoutError, smtplib.SMTPServerDisconnected, ConnectionError) as exc:
+                self._drop()
+                if self._body_sent:
+                    # The message went over but its answer was lost: it may have been
+                    # accepted, so no immediate resend; the caller decides (a retry later).
+                    raise TransportError(
+                        f"{self.description} dropped the connection after the message was "
+                        f"sent, before answering: {exc}"
+                    ) from exc
+                if attempt == 2:
+                    raise TransportError(
+                        f"{self.description} closed the connection: {exc}"
+                    ) from exc
+        raise AssertionError("unreachable")
+
+    def _transaction(self, smtp: smtplib.SMTP, raw: bytes, sender: str, recipient: str) -> Sent:
+        self._body_sent = False
+        utf8 = needs_smtputf8(sender, recipient)
+        options: list[str] = []
+        if utf8:
+            if not smtp.has_extn("smtputf8"):
+                raise TransportError(
+                    f"{self.description} does not accept internationalised addresses (SMTPUTF8)",
+                    permanent=True,
+                    per_message=True,
+                )
+            options = ["SMTPUTF8", "BODY=8BITMIME"]
+        code, reply = smtp.mail(sender, options)
+        if code != 250:
+            self._refused("the sender", code, reply, smtp)
+        code, reply = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            self._refused(recipient, code, reply, smtp)
+        self._body_sent = True  # from here on, a lost answer may mean it was accepted
+        try:
+            code, reply = smtp.data(raw)
+        except smtplib.SMTPDataError as exc:  # refused DATA itself (no 354)
+            code, reply = exc.smtp_code, _text(exc.smtp_error).encode()
+        if code != 250:
+            self._refused("the message", code, reply, smtp)
+        return Sent(f"{code} {_text(reply)}")
+
+    def _refused(self, what: str, code: int, reply: bytes, smtp: smtplib.SMTP) -> None:
+        if code == 421:
+            raise _Closing(f"{self.description} is closing the session: {code} {_text(reply)}")
+        try:
+            smtp.rset()  # one refused recipient must not spoil the session
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+        raise TransportError(
+            f"{self.description} refused {what}: {code} {_text(reply)}",
+            code=code,
+            permanent=500 <= code < 600,
+            per_message=True,
+        )
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.close()
+            finally:
+                self._smtp = None
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            finally:
+                self._drop()
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+
+
+_SMTP_SCHEMES = {"smtp": ("none", 25), "smtp+starttls": ("starttls", 587), "smtps": ("tls", 465)}
+
+
+def open_transport(url: str, timeout: float = DEFAULT_TIMEOUT) -> Transport:
+    """The transport ``url`` names; a clear ``TransportError`` if it names none."""
+    parts = urlsplit(url)
+    if parts.scheme == "maildir":
+        path = unquote(parts.path) if not parts.netloc else None
+        if not path:
+            raise TransportError(
+                f"delivery URL {url!r}: write maildir:relative/path or maildir:///absolute/path"
+            )
+        return MaildirTransport(Path(path))
+    if parts.scheme in _SMTP_SCHEMES:
+        security, default_port = _SMTP_SCHEMES[parts.scheme]
+        try:
+            port = parts.port or default_port
+        except ValueError as exc:
+            raise TransportError(f"delivery URL {url!r}: {exc}") from exc
+        if not parts.hostname:
+            raise TransportError(f"delivery URL {url!r} names no host")
+        return SMTPTransport(
+            SMTPTarget(
+                parts.hostname,
+                port,
+                security,
+                unquote(parts.username) if parts.username else None,
+                unquote(parts.password) if parts.password else None,
+            ),
+            timeout,
+        )
+    raise TransportError(
+        f"delivery URL {url!r} is not supported: use maildir:outbox, maildir:///path, "
+        "smtp://host:port, smtp+starttls://… or smtps://…"
+    )
