@@ -20,7 +20,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def metadata() -> MetaData:
     """Every model's table: importing the model modules registers them on ``Base``."""
-    import digest.assemble.reads
+    import digest.assemble.queue
     import digest.feedback.models
     import digest.ledger.models  # noqa: F401
     from subscribers.models import Base

@@ -6,6 +6,7 @@
     ├── ConfigError             digest.toml / DIGEST_* settings are unusable
     ├── SourceNotFoundError     an edition named by path or date does not exist
     ├── EditionError            an edition file is invalid; carries every Problem
+    ├── ReadError               a read's page or a feed could not be fetched or understood
     ├── TemplateError           a template is missing or fails to render
     └── RenderError             the rendered email is unusable
         └── EmailTooLargeError  the HTML passes the size limit (Gmail clips it)
@@ -55,6 +56,10 @@ class EditionError(DigestError):
     @classmethod
     def single(cls, path: str | Path, line: int | None, message: str) -> EditionError:
         return cls([Problem(str(path), line, message)])
+
+
+class ReadError(DigestError):
+    """A read's page or a feed could not be fetched or understood."""
 
 
 class TemplateError(DigestError):

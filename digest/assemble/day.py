@@ -1,39 +1,81 @@
-"""The day's edition from what editors and sources provided since the last one.
+"""THE edition of a day: its file, plus queued reads and feed reads, deduplicated and capped.
 
-The edition file for the day gives the title, dek and sections (and any reads the
-editor wrote in); queued reads and feed entries are added, links recommended in
-the last month dropped, and the reads capped. Nothing is sent from here: the
-result says what would go out, or why nothing can.
+Every path that shows, checks, tests, freezes or sends an edition gets it from here
+(``digest preview``, ``check``, ``send --to``, ``send``, ``schedule``, the daily draft
+and send, and the web editor), so what an editor approves is what goes out. The file
+is read once: the edition is parsed from the same text whose hash the ledger stores.
 
-Unlike content and render, this step is at the edge: it reads the edition file,
-the database and the feeds. The choice of reads itself is pure
-(``digest.assemble.reads.choose``).
+The file's own reads come first, then queued reads (oldest first), then feed entries
+newer than the previous edition; links recommended in the last ``dedupe_days`` days
+are dropped, and at most ``max_reads`` are kept (the choice itself is pure:
+``digest.assemble.choose``).
+
+Unlike ``edition`` and ``render``, this step is at the edge: it reads the edition file,
+the database and the feeds.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest.assemble.reads import Fetch, fetch, gather
-from digest.edition.model import Edition
-from digest.edition.parse import load_edition
-from digest.errors import EditionError
-from digest.ledger import FrozenEdition
-from digest.settings import Settings
+from digest.assemble.choose import choose_with_origin
+from digest.assemble.feeds import Fetch, feed_reads, fetch
+from digest.assemble.queue import QueuedRead, recently_recommended
+from digest.edition.files import resolve_source
+from digest.edition.model import Edition, Read
+from digest.edition.parse import parse_edition, read_edition_text
+from digest.errors import DigestError, EditionError, ReadError
+from digest.ledger.models import FrozenEdition
+from digest.settings import ReadsSettings, Settings
+from subscribers.db import Database
+
+#: Where a read came from, as ``digest check`` tells it.
+FROM_FILE = "file"
+FROM_QUEUE = "queue"
+FROM_FEED = "feed"
+
+
+@dataclass(frozen=True)
+class Gathered:
+    reads: list[Read]
+    problems: list[str]  # feeds that failed, said so the editors can act
+    origins: list[str] = field(default_factory=list)  # beside each read: file, queue, feed URL
 
 
 @dataclass(frozen=True)
 class Assembled:
+    """The edition of ``day`` as it would go out now, or why none can."""
+
     day: date
     path: Path
     edition: Edition | None  # None: nothing can be sent, see ``reason``
     reason: str | None = None
     problems: list[str] = field(default_factory=list)  # worth telling editors, not fatal
+    text: str = ""  # the file's text the edition was parsed from
+    origins: tuple[str, ...] = ()  # beside each of edition.reads: "file", "queue" or "feed URL"
+    error: DigestError | None = None  # what ``require`` raises when there is no edition
+    file_reads: tuple[Read, ...] = ()  # the reads written in the file, before the choice
+
+    @property
+    def sha256(self) -> str:
+        """The hash the ledger stores: of the very text that was parsed."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    def require(self) -> Edition:
+        """The edition, or the error that says why there is none (for the CLI)."""
+        if self.edition is not None:
+            return self.edition
+        raise self.error or DigestError(self.reason or "the edition cannot be assembled")
+
+    def file_edition(self) -> Edition:
+        """The edition as written in its file, before queued and feed reads were added."""
+        return replace(self.require(), reads=self.file_reads)
 
 
 def edition_path(settings: Settings, day: date) -> Path:
@@ -50,26 +92,96 @@ def last_sent_at(session: Session, before: date) -> datetime | None:
     )
 
 
+def gather(
+    session: Session,
+    settings: ReadsSettings,
+    day: date,
+    now: datetime,
+    *,
+    written: tuple[Read, ...] | list[Read] = (),
+    since: datetime | None = None,
+    get: Fetch = fetch,
+) -> Gathered:
+    """The reads the edition of ``day`` will carry, where each came from, and what failed."""
+    problems: list[str] = []
+    candidates = [(read, FROM_FILE) for read in written]
+    queued = session.scalars(
+        select(QueuedRead).where(QueuedRead.used_on.is_(None)).order_by(QueuedRead.added_at)
+    )
+    candidates += [(row.as_read(), FROM_QUEUE) for row in queued]
+    for url in settings.feeds:
+        try:
+            result = feed_reads(url, since, settings.fetch_timeout_seconds, get)
+        except ReadError as exc:
+            problems.append(str(exc))
+            continue
+        if result.warning:
+            problems.append(result.warning)
+        candidates += [(read, f"{FROM_FEED} {url}") for read in result.reads]
+    recently = recently_recommended(session, day - timedelta(days=settings.dedupe_days))
+    chosen = choose_with_origin(candidates, recently, settings.max_reads)
+    return Gathered([r for r, _ in chosen], problems, [o for _, o in chosen])
+
+
 def assemble(
-    session: Session, settings: Settings, day: date, now: datetime, get: Fetch = fetch
+    session: Session,
+    settings: Settings,
+    day: date,
+    now: datetime,
+    get: Fetch = fetch,
+    *,
+    path: Path | None = None,
 ) -> Assembled:
-    path = edition_path(settings, day)
+    """The edition of ``day`` (from ``path``, by default the day's file in the editions folder)."""
+    path = path or edition_path(settings, day)
     if not path.is_file():
-        return Assembled(
-            day,
-            path,
-            None,
+        reason = (
             f"there is no edition file for {day.isoformat()}: {path} does not exist "
-            f"(`digest new {day.isoformat()}` writes one to fill in)",
+            f"(`digest new {day.isoformat()}` writes one to fill in)"
         )
+        return Assembled(day, path, None, reason)
     try:
-        edition = load_edition(path)
+        text = read_edition_text(path)
+        edition = parse_edition(text, path)
     except EditionError as exc:
-        return Assembled(day, path, None, f"{path} is not a valid edition:\n{exc}")
-    since = last_sent_at(session, day)
+        return Assembled(day, path, None, f"{path} is not a valid edition:\n{exc}", error=exc)
+    return _with_reads(session, settings, path, edition, text, now, get)
+
+
+def _with_reads(
+    session: Session,
+    settings: Settings,
+    path: Path,
+    edition: Edition,
+    text: str,
+    now: datetime,
+    get: Fetch,
+) -> Assembled:
+    since = last_sent_at(session, edition.date)
     gathered = gather(
-        session, settings.reads, day, now, written=edition.reads, since=since, get=get
+        session, settings.reads, edition.date, now, written=edition.reads, since=since, get=get
     )
     return Assembled(
-        day, path, replace(edition, reads=tuple(gathered.reads)), None, gathered.problems
+        edition.date,
+        path,
+        replace(edition, reads=tuple(gathered.reads)),
+        None,
+        gathered.problems,
+        text,
+        tuple(gathered.origins),
+        file_reads=edition.reads,
     )
+
+
+def assemble_source(
+    db: Database, settings: Settings, source: str, now: datetime, get: Fetch = fetch
+) -> Assembled:
+    """The edition a SOURCE names (a date or a file), for the CLI: errors are raised.
+
+    A file outside the editions folder is taken as it is, its date from its front matter.
+    """
+    path = resolve_source(source, settings.editions_dir)
+    text = read_edition_text(path)
+    edition = parse_edition(text, path)
+    with db.transaction() as session:
+        return _with_reads(session, settings, path, edition, text, now, get)

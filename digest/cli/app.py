@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import webbrowser
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from digest.assemble.day import Assembled, assemble_source
 from digest.cli.demo import send_demo
 from digest.cli.feedback import app as feedback_app
 from digest.cli.options import ConfigOption, console
@@ -23,7 +25,8 @@ from digest.cli.schedule import app as schedule_app
 from digest.cli.schedule import approve as approve_edition
 from digest.cli.send import register as register_send_commands
 from digest.cli.subscribers import app as subscribers_app
-from digest.edition.files import EXAMPLE_EDITION, resolve_source, write_atomic
+from digest.database import open_database
+from digest.edition.files import EXAMPLE_EDITION, write_atomic
 from digest.edition.parse import load_edition
 from digest.errors import DigestError, EditionError
 from digest.render.check import CheckReport, edition_warnings
@@ -97,9 +100,9 @@ def preview(
     allow_large: AllowLarge = False,
     config: ConfigOption = None,
 ) -> None:
-    """Render an edition as one reader will see it."""
+    """Render an edition as one reader will see it (queued and feed reads included)."""
     settings = load_settings(config)
-    edition = load_edition(resolve_source(source, settings.editions_dir))
+    edition = _assembled(settings, source).require()
     rendered = render_edition(_renderer(settings), edition, allow_large=allow_large)
     if keep_placeholders:
         html, text = rendered.html, rendered.text
@@ -130,13 +133,20 @@ def check(
     allow_large: AllowLarge = False,
     config: ConfigOption = None,
 ) -> None:
-    """Validate an edition and report its size, words, reading time and warnings."""
+    """Validate an edition and report its size, words, reading time, reads and warnings."""
     settings = load_settings(config)
-    edition = load_edition(resolve_source(source, settings.editions_dir))
+    assembled = _assembled(settings, source)
+    edition = assembled.require()
+    for problem in assembled.problems:
+        _err().print(f"warning: {problem}", markup=False)
     limit = settings.render.max_html_bytes
     rendered = render_edition(_renderer(settings), edition, allow_large=allow_large)
     report = CheckReport(
-        edition, rendered, limit, tuple(edition_warnings(edition, rendered, limit))
+        edition,
+        rendered,
+        limit,
+        tuple(edition_warnings(assembled.file_edition(), rendered, limit)),
+        assembled.origins,
     )
     if fmt is ReportFormat.json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")
@@ -146,6 +156,12 @@ def check(
         raise typer.Exit(1)
 
 
+def _assembled(settings: Settings, source: str) -> Assembled:
+    """The edition SOURCE names as it would go out now: the one every command shows."""
+    with open_database(settings.database_url) as db:
+        return assemble_source(db, settings, source, datetime.now(UTC))
+
+
 def _print_report(report: CheckReport) -> None:
     figures = report.as_dict()
     table = Table(show_header=False, box=None, pad_edge=False)
@@ -153,6 +169,8 @@ def _print_report(report: CheckReport) -> None:
     table.add_column()
     for key in ("file", "date", "title", "subject", "sections", "reads", "words"):
         table.add_row(key, str(figures[key]))
+    if report.origins:
+        table.add_row("reads from", report.origin_summary())
     table.add_row("reading time", f"approx. {report.rendered.minutes} min")
     share = report.rendered.html_bytes / report.limit
     table.add_row(
@@ -161,6 +179,8 @@ def _print_report(report: CheckReport) -> None:
     table.add_row("text size", f"{report.rendered.text_bytes:,} bytes")
     console = _out()
     console.print(table)
+    for number, (read, origin) in enumerate(report.reads_with_origin(), start=1):
+        console.print(f"  read {number} ({origin}): {read.title} <{read.url}>", markup=False)
     if report.warnings:
         console.print(f"[yellow]{len(report.warnings)} warning(s):[/yellow]")
         for warning in report.warnings:

@@ -12,15 +12,15 @@ from urllib.parse import urlsplit
 import typer
 from rich.table import Table
 
-from digest.assemble import reads as reads_store
-from digest.assemble.day import assemble, edition_path
-from digest.assemble.reads import ReadError, gather, page_title
+from digest.assemble import queue as reads_store
+from digest.assemble.day import assemble, edition_path, gather
+from digest.assemble.feeds import page_title
 from digest.cli.options import ConfigOption, console
 from digest.database import open_database
 from digest.edition.files import write_atomic
 from digest.edition.model import Read, default_title
 from digest.edition.parse import parse_date
-from digest.errors import DigestError
+from digest.errors import DigestError, ReadError
 from digest.settings import Settings, load_settings
 
 app = typer.Typer(help="Recommended reads for the next edition.", no_args_is_help=True)
@@ -85,21 +85,23 @@ def list_(
             if assembled.edition is None:
                 raise DigestError(assembled.reason or "the edition cannot be assembled")
             chosen, problems = list(assembled.edition.reads), assembled.problems
+            origins = list(assembled.origins)
         else:
             gathered = gather(session, settings.reads, when, now)
-            chosen, problems = gathered.reads, gathered.problems
+            chosen, problems, origins = gathered.reads, gathered.problems, gathered.origins
     err = console(stderr=True)
     for problem in problems:
         err.print(f"warning: {problem}", markup=False)
     if fmt is ListFormat.json:
         rows = [
-            {"title": r.title, "url": r.url, "source": r.source, "note": r.note} for r in chosen
+            {"title": r.title, "url": r.url, "source": r.source, "note": r.note, "from": o}
+            for r, o in zip(chosen, origins, strict=True)
         ]
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
         return
-    table = Table("#", "title", "source", "url")
-    for number, read in enumerate(chosen, start=1):
-        table.add_row(str(number), read.title, read.source or "", read.url)
+    table = Table("#", "title", "source", "url", "from")
+    for number, (read, origin) in enumerate(zip(chosen, origins, strict=True), start=1):
+        table.add_row(str(number), read.title, read.source or "", read.url, origin)
     out = console()
     out.print(table)
     out.print(f"{len(chosen)} read(s) for the edition of {when.isoformat()}", markup=False)

@@ -14,10 +14,10 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from digest import ledger
+from digest.assemble.day import assemble_source
 from digest.cli.options import ConfigOption, console
 from digest.database import open_database
-from digest.edition.files import resolve_source
-from digest.edition.parse import load_edition, parse_date
+from digest.edition.parse import parse_date
 from digest.errors import DigestError
 from digest.render.renderer import Renderer, render_edition
 from digest.schedule.scheduler import add_send, cancel, job_store, list_jobs, move, parse_at
@@ -62,11 +62,13 @@ def add(
     """Schedule SOURCE to be sent at a time (checked now, and again when it fires)."""
     settings = load_settings(config)
     when = parse_at(at, settings.schedule.zone, datetime.now(UTC))
-    path = resolve_source(source, settings.editions_dir)
-    edition = load_edition(path)  # errors now, naming the file, not at 7 a.m.
-    render_edition(Renderer.from_settings(settings), edition)
-    with open_database(settings.database_url) as db, job_store(db, settings) as jobs:
-        job_id = add_send(jobs, edition.date, str(path.resolve()), when, _config(config))
+    with open_database(settings.database_url) as db:
+        # the edition as it will go out: errors now, naming the file, not at 7 a.m.
+        assembled = assemble_source(db, settings, source, datetime.now(UTC))
+        edition, path = assembled.require(), assembled.path
+        render_edition(Renderer.from_settings(settings), edition)
+        with job_store(db, settings) as jobs:
+            job_id = add_send(jobs, edition.date, str(path.resolve()), when, _config(config))
     local = when.astimezone(settings.schedule.zone)
     console().print(
         f"scheduled {edition.date.isoformat()} ({path}) for {local:%Y-%m-%d %H:%M %Z}: "

@@ -75,11 +75,20 @@ def send(
     settings = load_settings(config)
     if to is not None:
         address = parse_address(to)
-        where, reply = send_test(settings, source, address.typed)
+        with open_database(settings.database_url) as db:
+            where, reply = send_test(db, settings, source, address.typed)
         console().print(f"test send to {address.typed} via {where}: {reply}", markup=False)
         return
     with open_database(settings.database_url) as db:
-        frozen = freeze_source(db, settings, source, new_version=new_version)
+        frozen = freeze_source(
+            db,
+            settings,
+            source,
+            new_version=new_version,
+            on_problem=lambda problem: console(stderr=True).print(
+                f"warning: {problem}", markup=False
+            ),
+        )
         _deliver(
             db,
             settings,

@@ -283,6 +283,11 @@ def parse_edition(text: str, path: str | Path = "<edition>") -> Edition:
 
 def load_edition(path: Path) -> Edition:
     """Read and parse an edition file; unreadable bytes are an ``EditionError`` too."""
+    return parse_edition(read_edition_text(path), path)
+
+
+def read_edition_text(path: Path) -> str:
+    """An edition file's text, read once: what is parsed and hashed comes from these bytes."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -294,4 +299,4 @@ def load_edition(path: Path) -> Edition:
         raise EditionError.single(
             path, line, "the file is not valid UTF-8; save it with UTF-8 encoding"
         ) from exc
-    return parse_edition(text, path)
+    return text

@@ -6,13 +6,15 @@ wants to fix but that do not stop it going out.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
 
-from digest.edition.model import Edition
+from digest.edition.model import Edition, Read
 from digest.edition.parse import date_from_filename
+from digest.edition.urls import normalise_url
 from digest.errors import Problem
 from digest.render.renderer import RenderedEdition
 
@@ -30,6 +32,18 @@ class CheckReport:
     rendered: RenderedEdition
     limit: int
     warnings: tuple[Problem, ...]
+    origins: tuple[str, ...] = ()  # beside each read: "file", "queue" or "feed URL"
+
+    def reads_with_origin(self) -> list[tuple[Read, str]]:
+        origins = self.origins or ("file",) * len(self.edition.reads)
+        return list(zip(self.edition.reads, origins, strict=True))
+
+    def origin_summary(self) -> str:
+        """E.g. "file 1, queue 2, feed 1": how many reads came from where."""
+        kinds = Counter(origin.split(" ", 1)[0] for _, origin in self.reads_with_origin())
+        return ", ".join(
+            f"{kind} {kinds[kind]}" for kind in ("file", "queue", "feed") if kinds[kind]
+        )
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -39,6 +53,10 @@ class CheckReport:
             "subject": self.rendered.subject,
             "sections": len(self.edition.sections),
             "reads": len(self.edition.reads),
+            "reads_list": [
+                {"title": read.title, "url": read.url, "from": origin}
+                for read, origin in self.reads_with_origin()
+            ],
             "words": self.rendered.words,
             "reading_minutes": self.rendered.minutes,
             "html_bytes": self.rendered.html_bytes,
@@ -46,24 +64,6 @@ class CheckReport:
             "text_bytes": self.rendered.text_bytes,
             "warnings": [{"line": w.line, "message": w.message} for w in self.warnings],
         }
-
-
-def normalise_url(url: str) -> str:
-    """Compare links the way a reader would.
-
-    Scheme and host case, a trailing slash, the fragment and ``utm_*`` tracking
-    parameters are ignored.
-    """
-    parts = urlsplit(url.strip())
-    path = parts.path.rstrip("/") or "/"
-    query = urlencode(
-        [
-            (k, v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if not k.startswith("utm_")
-        ]
-    )
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, query, ""))
 
 
 def _section_links(body: str) -> list[str]:

@@ -18,9 +18,9 @@ from digest.database import open_database
 from digest.errors import DigestError
 from digest.feedback.imap import Fetcher
 from digest.feedback.store import Filer, utc_now
-from digest.ledger import FrozenEdition, source_sha256
+from digest.ledger import FrozenEdition
 from digest.send.message import build_message, mailbox, new_message_id, to_bytes
-from digest.send.publish import freeze_edition, freeze_source, plan_send, send_drafts
+from digest.send.publish import freeze_assembled, freeze_source, plan_send, send_drafts
 from digest.send.transport import TransportError, open_transport
 from digest.settings import Settings, load_settings
 from subscribers.db import Database
@@ -109,10 +109,7 @@ def daily_send(config: str | None = None) -> None:
                         f"`digest send {day.isoformat()}`.",
                     )
                     return
-            text = assembled.path.read_text(encoding="utf-8")
-            frozen = freeze_edition(
-                db, settings, assembled.edition, str(assembled.path), source_sha256(text)
-            )
+            frozen = freeze_assembled(db, settings, assembled)
             if assembled.problems:
                 notify_editors(
                     settings,

@@ -13,10 +13,10 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 
 from digest import ledger
-from digest.assemble import reads
-from digest.edition.files import resolve_source
+from digest.assemble import queue as reads
+from digest.assemble.day import Assembled, assemble_source
 from digest.edition.model import Edition
-from digest.edition.parse import load_edition, parse_date
+from digest.edition.parse import parse_date
 from digest.errors import SourceNotFoundError
 from digest.ledger import Frozen, FrozenEdition
 from digest.render.renderer import Renderer, render_edition
@@ -50,9 +50,18 @@ def frozen_for(db: Database, source: str) -> FrozenEdition:
 
 
 def freeze_source(
-    db: Database, settings: Settings, source: str, *, new_version: bool = False
+    db: Database,
+    settings: Settings,
+    source: str,
+    *,
+    new_version: bool = False,
+    on_problem: Callable[[str], None] | None = None,
 ) -> Frozen:
-    """Resume the frozen edition for SOURCE's date, or render the file and freeze it."""
+    """Resume the frozen edition for SOURCE's date, or assemble the day's edition and freeze it.
+
+    The edition frozen is the one ``digest preview`` and ``digest check`` show: the file
+    plus queued and feed reads (``digest.assemble.day``). Feed trouble goes to ``on_problem``.
+    """
     day = edition_day(source)
     if day is not None and not new_version:
         with db.transaction() as session:
@@ -66,16 +75,28 @@ def freeze_source(
                 current = ledger.source_sha256(path.read_text(encoding="utf-8", errors="replace"))
                 changed = current != existing.source_sha256
             return Frozen(existing, False, changed)
-    path = resolve_source(source, settings.editions_dir)
-    return freeze_file(db, settings, path, new_version=new_version)
+    assembled = assemble_source(db, settings, source, datetime.now(UTC))
+    for problem in assembled.problems:
+        if on_problem is not None:
+            on_problem(problem)
+    return freeze_assembled(db, settings, assembled, new_version=new_version)
 
 
 def freeze_file(
     db: Database, settings: Settings, path: Path, *, new_version: bool = False
 ) -> Frozen:
-    edition = load_edition(path)
-    sha = ledger.source_sha256(path.read_text(encoding="utf-8"))
-    return freeze_edition(db, settings, edition, str(path), sha, new_version=new_version)
+    """Freeze the edition in ``path`` (a file anywhere, e.g. the shipped example)."""
+    return freeze_source(db, settings, str(path), new_version=new_version)
+
+
+def freeze_assembled(
+    db: Database, settings: Settings, assembled: Assembled, *, new_version: bool = False
+) -> Frozen:
+    """Freeze an assembled edition; the stored hash is of the text it was parsed from."""
+    edition = assembled.require()
+    return freeze_edition(
+        db, settings, edition, str(assembled.path), assembled.sha256, new_version=new_version
+    )
 
 
 def freeze_edition(
@@ -187,8 +208,12 @@ def send_drafts(
     return transport.description, replies
 
 
-def send_test(settings: Settings, source: str, to: str) -> tuple[str, str]:
-    """Send SOURCE as it is now to one address, "[TEST]" in the subject; nothing recorded."""
-    edition = load_edition(resolve_source(source, settings.editions_dir))
+def send_test(db: Database, settings: Settings, source: str, to: str) -> tuple[str, str]:
+    """Send SOURCE's edition as it would go out now to one address, "[TEST]" in the subject.
+
+    The edition is assembled as for the real send (queued and feed reads included);
+    nothing is recorded in the ledger.
+    """
+    edition = assemble_source(db, settings, source, datetime.now(UTC)).require()
     where, [reply] = send_drafts(settings, edition, [to], "[TEST]")
     return where, reply

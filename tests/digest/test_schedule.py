@@ -129,7 +129,7 @@ def test_daily_job_assembles_with_reads_and_tells_editors_when_there_is_no_file(
     newsroom: Path, db: Database, smtp_server: SMTPServer
 ) -> None:
     """At 07:00 London the day's file plus queued reads goes out; a day with no file is told."""
-    from digest.assemble import reads
+    from digest.assemble import queue as reads
 
     add_subscribers(db, newsroom, ["ann@example.org"])
     with db.transaction() as session:
