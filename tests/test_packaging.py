@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import sysconfig
@@ -46,8 +47,8 @@ def test_wheel_ships_templates_and_example(wheel: Path) -> None:
     assert "digest/_templates/email/edition.txt.j2" in names
     assert "digest/edition/examples/2017-11-02.md" in names
     assert "subscribers/__init__.py" in names
-    assert "subscribers/migrations/env.py" in names
-    assert "subscribers/migrations/versions/0001_initial.py" in names
+    assert "digest/migrations/env.py" in names
+    assert "digest/migrations/versions/0001_initial.py" in names
 
 
 def test_fresh_virtualenv_outside_checkout_runs_demo(wheel: Path, tmp_path: Path) -> None:
@@ -73,8 +74,14 @@ def test_fresh_virtualenv_outside_checkout_runs_demo(wheel: Path, tmp_path: Path
     assert install.returncode == 0, install.stdout + install.stderr
     work = tmp_path / "elsewhere"
     work.mkdir()
+    # only the wheel: a PYTHONPATH pointing at a checkout must not leak in
+    clean = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
     done = subprocess.run(
-        [str(env_dir / "bin" / "digest"), "demo"], cwd=work, capture_output=True, text=True
+        [str(env_dir / "bin" / "digest"), "demo"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=clean,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     html = (work / "digest-demo" / "edition.html").read_text()
@@ -89,5 +96,6 @@ def test_fresh_virtualenv_outside_checkout_runs_demo(wheel: Path, tmp_path: Path
         capture_output=True,
         text=True,
         check=True,
+        env=clean,
     ).stdout.strip()
     assert where.startswith(str(env_dir)), f"templates came from {where}, not the installed package"
