@@ -89,7 +89,8 @@ def new_revision(message: str, url: str | None = None, migrations: Path = MIGRAT
                 )
         finally:
             database.close()
-    assert script is not None and not isinstance(script, list)  # one head, one new script
+    if script is None or isinstance(script, list):
+        raise DatabaseError(f"{migrations} has several heads; merge them before a new revision")
     return Path(script.path)
 
 
