@@ -30,7 +30,8 @@ from digest.send.transport import Transport, TransportError, open_transport
 from digest.settings import Settings, load_settings
 from subscribers import audience
 from subscribers.addresses import parse_address
-from subscribers.csvio import export_csv, import_csv
+from subscribers.csv_export import export_csv
+from subscribers.csv_import import import_csv
 from subscribers.db import Database
 from subscribers.errors import AudienceError
 from subscribers.models import ConsentMethod, Status, Subscriber

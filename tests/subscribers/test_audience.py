@@ -129,7 +129,7 @@ def test_a_leaver_who_signs_up_again_is_activated_only_by_their_own_confirmation
     db: Database, clock: Clock, tmp_path: Path
 ) -> None:
     """Unsubscribed, then (anyone's) web form: neither an editor nor an import may activate."""
-    from subscribers.csvio import import_csv
+    from subscribers.csv_import import import_csv
 
     with db.transaction() as session:
         joined = audience.join(
