@@ -120,7 +120,7 @@ def prepare(url: str, work: Path) -> list[tuple[str, str]]:
     from digest.edition.files import EXAMPLE_EDITION
     from digest.ledger import Delivery
     from digest.send.publish import freeze_source, plan_send
-    from subscribers.csvio import import_csv
+    from subscribers.csv_import import import_csv
     from subscribers.models import Subscriber
 
     (work / "editions").mkdir(exist_ok=True)

@@ -49,7 +49,7 @@ def main() -> None:
 
     from digest.database import open_database
     from digest.edition.files import EXAMPLE_EDITION
-    from subscribers.csvio import import_csv
+    from subscribers.csv_import import import_csv
 
     first_seen: dict[str, float] = {}
 

@@ -59,7 +59,7 @@ def make_database(path: Path, subscribers: int) -> None:
     from datetime import UTC, datetime
 
     from digest.database import open_database
-    from subscribers.csvio import import_csv
+    from subscribers.csv_import import import_csv
 
     csv_path = path.with_suffix(".csv")
     with csv_path.open("w", encoding="utf-8") as handle:

@@ -50,7 +50,7 @@ def write_csv(path: Path, rows: int) -> None:
 
 def child(url: str, csv_path: str) -> None:
     from digest.database import open_database
-    from subscribers.csvio import import_csv
+    from subscribers.csv_import import import_csv
 
     db = open_database(url)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -330,7 +330,12 @@ def unsubscribe(session: Session, subscriber: Subscriber, now: datetime, reason:
 
 
 def erase(session: Session, raw_email: str, now: datetime) -> None:
-    """Delete everything about a person, keeping only a hash that blocks re-adding them."""
+    """Delete the person's rows in the audience's tables (subscriber, status changes,
+    consents), keeping only a hash that blocks re-adding them.
+
+    The application's tables (their mail, their deliveries) are not known here:
+    ``digest.feedback.person.erase`` does those in the same transaction, then calls this.
+    """
     subscriber = get(session, raw_email)
     digest = suppression_hash(subscriber.email_key)
     session.delete(subscriber)

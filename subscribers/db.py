@@ -1,8 +1,9 @@
 """Opening the database: the engine, its per-connection settings, and migrations.
 
-SQLite (the embedded default) gets WAL, foreign keys, a busy timeout and
-``BEGIN IMMEDIATE`` for every transaction, so two processes writing at once
-wait for each other instead of failing with "database is locked". PostgreSQL is
+SQLite (the embedded default) gets WAL, foreign keys, a busy timeout, secure
+delete (freed bytes zeroed) and ``BEGIN IMMEDIATE`` for every transaction, so two
+processes writing at once wait for each other instead of failing with "database is
+locked". PostgreSQL is
 reached through psycopg 3. The caller names the Alembic migrations to apply (the
 one history lives with the application, which knows every model: ``digest.database``);
 they run when the database is opened, under a lock so two processes starting together
@@ -47,6 +48,9 @@ def _sqlite_settings(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        # deleted and overwritten bytes are zeroed, not left in free space: an erased
+        # person's data must not stay readable in the file (some builds have it off)
+        cursor.execute("PRAGMA secure_delete = ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")

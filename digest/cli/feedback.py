@@ -29,7 +29,7 @@ from digest.feedback.query import FIELDS, Filter, list_feedback, show
 from digest.feedback.sources import FileSource
 from digest.feedback.store import Filer, FilingReport, utc_now
 from digest.settings import load_settings
-from subscribers.csvio import safe_cell
+from subscribers.csv_export import safe_cell
 
 app = typer.Typer(
     help="Readers' replies, suggestions, bounces and complaints, filed by edition.",

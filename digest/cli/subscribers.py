@@ -7,6 +7,7 @@ import json
 import sys
 from contextlib import closing
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -23,14 +24,17 @@ from rich.table import Table
 from sqlalchemy import select
 
 from digest.cli.options import ConfigOption, ListFormat, console
+from digest.cli.subject_access import print_person
 from digest.database import open_database
 from digest.edition.files import atomic_output
+from digest.feedback import person
 from digest.send.confirmations import Confirmations, count_due
 from digest.send.transport import Transport, TransportError, open_transport
 from digest.settings import Settings, load_settings
 from subscribers import audience
 from subscribers.addresses import parse_address
-from subscribers.csvio import export_csv, import_csv
+from subscribers.csv_export import export_csv
+from subscribers.csv_import import import_csv
 from subscribers.db import Database
 from subscribers.errors import AudienceError
 from subscribers.models import ConsentMethod, Status, Subscriber
@@ -258,12 +262,27 @@ def list_(
         out.print(f"{len(rows):,} subscriber(s)")
 
 
+class ShowFormat(StrEnum):
+    json = "json"
+    table = "table"
+
+
 @app.command()
-def show(email: EmailArgument, config: ConfigOption = None) -> None:
-    """Everything stored about one person, as JSON (for a subject-access request)."""
+def show(
+    email: EmailArgument,
+    fmt: Annotated[
+        ShowFormat, typer.Option("--format", help="json (everything, for the person) or table.")
+    ] = ShowFormat.json,
+    config: ConfigOption = None,
+) -> None:
+    """Everything stored about one person, their mail and deliveries included
+    (for a subject-access request)."""
     with _database(config) as db, db.transaction() as session:
-        data = audience.person_data(audience.get(session, email))
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        data = person.person_data(session, audience.get(session, email))
+    if fmt is ShowFormat.json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    else:
+        print_person(console(), data)
 
 
 @app.command()
@@ -283,11 +302,24 @@ def erase(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Delete one person's data for good, keeping a hash so no import re-adds them."""
+    """Delete everything stored about one person (their mail too), keeping only a hash so
+    no import re-adds them; their deliveries stay as anonymous rows."""
     if not yes and not typer.confirm(f"Erase everything stored about {email.strip()}?"):
         raise typer.Exit(1)
-    with _database(config) as db, db.transaction() as session:
-        audience.erase(session, email, _now())
-    console().print(
-        f"{email.strip()}: erased; a hashed suppression entry blocks re-adding", markup=False
+    with _database(config) as db:
+        erased = person.erase(db, email, _now())
+    out = console()
+    out.print(f"{email.strip()}: erased; a hashed suppression entry blocks re-adding", markup=False)
+    out.print(
+        f"{erased.mail:,} filed message(s) from or about them deleted; "
+        f"{erased.deliveries:,} delivery row(s) kept without anything that names them",
+        markup=False,
     )
+    if not erased.log_cleared:
+        console(stderr=True).print(
+            "warning: another process was reading the database, so its write-ahead log "
+            "(the -wal file) may still hold the erased bytes until its next checkpoint; "
+            "stop the other digest processes and run `sqlite3 DB 'PRAGMA "
+            "wal_checkpoint(TRUNCATE)'` to clear it now",
+            markup=False,
+        )

@@ -12,4 +12,7 @@
     link to a delivery, classify               digest/feedback/link.py, classify.py
           ▼
     effects: bounced / complained / left       digest/feedback/store.py
+
+    one person's mail and deliveries: the subject-access answer and the erase
+                                               digest/feedback/person.py
 """

@@ -17,7 +17,7 @@ from digest.edition.files import EXAMPLE_EDITION
 from digest.ledger import FrozenEdition
 from digest.send.publish import freeze_source, plan_send
 from digest.settings import Settings
-from subscribers.csvio import import_csv
+from subscribers.csv_import import import_csv
 from subscribers.db import Database
 from subscribers.tokens import Signer
 from tests.databases import Clock

@@ -20,7 +20,7 @@ from digest.send.publish import freeze_source, plan_send
 from digest.send.sender import SendResult
 from digest.settings import Settings
 from subscribers import audience
-from subscribers.csvio import import_csv
+from subscribers.csv_import import import_csv
 from subscribers.db import Database
 from subscribers.models import Status
 from subscribers.tokens import Signer

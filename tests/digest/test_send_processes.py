@@ -13,7 +13,7 @@ from pathlib import Path
 
 from digest.database import open_database
 from digest.edition.files import EXAMPLE_EDITION
-from subscribers.csvio import import_csv
+from subscribers.csv_import import import_csv
 from subscribers.db import Database
 from tests.conftest import need_service
 from tests.databases import Clock

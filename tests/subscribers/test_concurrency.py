@@ -13,7 +13,7 @@ IMPORTER = """
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from subscribers.csvio import import_csv
+from subscribers.csv_import import import_csv
 from digest.database import open_database
 db = open_database(sys.argv[1])
 report = import_csv(db, Path(sys.argv[2]), lambda: datetime.now(UTC), confirmed=True)

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from digest.database import open_database
-from subscribers.csvio import export_csv, import_csv
+from subscribers.csv_export import export_csv
+from subscribers.csv_import import import_csv
 from subscribers.db import Database
 from subscribers.models import Status, Subscriber
 from tests.databases import Clock
@@ -172,9 +173,9 @@ def test_rows_checked_in_a_second_process_give_the_same_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The parallel path (used for big files) imports exactly what the inline one does."""
-    import subscribers.csvio as csvio
+    import subscribers.csv_import as csv_import
 
-    monkeypatch.setattr(csvio, "BATCH_ROWS", 40)
+    monkeypatch.setattr(csv_import, "BATCH_ROWS", 40)
     path = tmp_path / "list.csv"
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)

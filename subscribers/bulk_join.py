@@ -1,0 +1,258 @@
+"""Joining a checked batch of imported rows in one transaction, with bulk statements.
+
+The batch is decided in memory with the same rules as ``audience.join`` (rows in
+file order, so a later duplicate sees what an earlier one did), from one query for
+the stored addresses and one for suppressions, then written with a few bulk
+statements instead of the ORM's one-row-at-a-time work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, literal, null, select, update
+from sqlalchemy.orm import Session
+
+from subscribers.addresses import Address, suppression_hash
+from subscribers.audience import ConsentEvidence, Outcome, Stored, has_left_before, plan_join
+from subscribers.db import Database
+from subscribers.errors import AddressError, SuppressedError
+from subscribers.models import Base, Status, Subscriber, Suppression
+
+TABLES = Base.metadata.tables
+
+#: Rows of a batch: (row number, trimmed cells, address or None, why it is rejected).
+Checked = list[tuple[int, list[str], Address | None, str]]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    row: int
+    reason: str
+    values: list[str]
+
+
+@dataclass
+class _Row:
+    """One address's state within a batch: what is stored, as rows change it."""
+
+    key: str
+    typed: str
+    stored: Stored | None
+    subscriber_id: int | None
+    is_new: bool = False
+    dirty: bool = False
+    needs_confirmation: bool = False
+    changes: list[tuple[Status | None, Status, str]] = field(default_factory=list)
+    consents: list[bool] = field(default_factory=list)  # confirmed?
+
+
+def write_batch(
+    db: Database,
+    parsed: Checked,
+    header: list[str],
+    now: datetime,
+    confirmed: bool,
+    evidence: ConsentEvidence,
+) -> tuple[dict[Outcome, int], list[Rejection], int]:
+    """Join one batch in one transaction: (outcome counts, rejected rows, new pending)."""
+    counts = {Outcome.added: 0, Outcome.updated: 0, Outcome.unchanged: 0}
+    rejected: list[Rejection] = []
+    keys = {address.key for _, _, address, _ in parsed if address is not None}
+    with db.transaction() as session:
+        state: dict[str, _Row] = {}
+        suppressed: set[str] = set()
+        if keys:
+            for found in session.execute(
+                select(
+                    Subscriber.id,
+                    Subscriber.email_key,
+                    Subscriber.email,
+                    Subscriber.name,
+                    Subscriber.status,
+                    Subscriber.attributes,
+                    Subscriber.status_changed_at,
+                ).where(Subscriber.email_key.in_(keys))
+            ):
+                stored = Stored(
+                    found.email, found.name, found.status, found.attributes, found.status_changed_at
+                )
+                state[found.email_key] = _Row(found.email_key, found.email, stored, found.id)
+            waiting = {
+                entry.subscriber_id: entry
+                for entry in state.values()
+                if entry.subscriber_id is not None
+                and entry.stored is not None
+                and entry.stored.status is Status.pending
+            }
+            for left in has_left_before(session, list(waiting)):
+                entry = waiting[left]
+                if entry.stored is not None:
+                    entry.stored = replace(entry.stored, left_before=True)
+            hashes = {suppression_hash(key): key for key in keys}
+            suppressed = {
+                hashes[digest]
+                for digest in session.scalars(
+                    select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))
+                )
+            }
+        for number, values, address, reason in parsed:
+            if address is None:
+                rejected.append(Rejection(number, reason, values))
+                continue
+            row = dict(zip(header, values, strict=True))
+            current = state.get(address.key)
+            try:
+                plan = plan_join(
+                    current.stored if current else None,
+                    address,
+                    evidence,
+                    suppressed=address.key in suppressed,
+                    name=row.get("name") or None,
+                    confirmed=confirmed,
+                    attributes={k: v for k, v in row.items() if k not in ("email", "name") and v},
+                )
+            except (AddressError, SuppressedError) as exc:
+                rejected.append(Rejection(number, str(exc), values))
+                continue
+            counts[plan.outcome] += 1
+            if current is None:
+                current = state[address.key] = _Row(address.key, address.typed, None, None, True)
+            old = current.stored
+            if plan.status_reason is not None:
+                current.changes.append(
+                    (old.status if old else None, plan.status, plan.status_reason)
+                )
+            if plan.consent:
+                current.consents.append(plan.consent_confirmed)
+            current.dirty = current.dirty or plan.outcome is not Outcome.unchanged
+            current.needs_confirmation = plan.needs_confirmation
+            current.stored = Stored(
+                current.typed,
+                plan.name,
+                plan.status,
+                plan.attributes,
+                now if plan.status_reason is not None else old.status_changed_at if old else now,
+                old.left_before if old else False,
+            )
+        pending = _flush(session, state, now, evidence)
+    return counts, rejected, pending
+
+
+def _flush(
+    session: Session, state: dict[str, _Row], now: datetime, evidence: ConsentEvidence
+) -> int:
+    """Write the batch's new and changed subscribers with bulk statements.
+
+    A new subscriber's first status change and consent are copied from its
+    inserted row by ``INSERT … SELECT``, one statement for each kind of new row;
+    anything else is written row by row in one ``executemany``.
+    """
+    connection = session.connection()
+    subscribers = TABLES["subscribers"]
+    new = [row for row in state.values() if row.is_new and row.stored is not None]
+    if new:
+        connection.execute(
+            insert(subscribers),
+            [
+                {
+                    "email": row.typed,
+                    "email_key": row.key,
+                    "name": row.stored.name,
+                    "status": row.stored.status,
+                    "attributes": row.stored.attributes,
+                    "created_at": now,
+                    "status_changed_at": now,
+                }
+                for row in new
+                if row.stored is not None
+            ],
+        )
+    simple: dict[tuple[Status, str, bool], list[str]] = {}
+    for row in new:
+        if len(row.changes) == 1 and len(row.consents) == 1 and row.changes[0][0] is None:
+            _, status, why = row.changes.pop()
+            simple.setdefault((status, why, row.consents.pop()), []).append(row.key)
+    for (status, why, confirmed_now), keys in simple.items():
+        _copy_first_records(connection, keys, status, why, confirmed_now, now, evidence)
+    leftover = [row for row in new if row.changes or row.consents]
+    if leftover:
+        for subscriber_id, key in connection.execute(
+            select(subscribers.c.id, subscribers.c.email_key).where(
+                subscribers.c.email_key.in_([row.key for row in leftover])
+            )
+        ):
+            state[key].subscriber_id = subscriber_id
+    changed = [
+        {
+            "id": row.subscriber_id,
+            "name": row.stored.name,
+            "status": row.stored.status,
+            "attributes": row.stored.attributes,
+            "status_changed_at": row.stored.status_changed_at,
+        }
+        for row in state.values()
+        if row.dirty and row.stored is not None and not row.is_new
+    ]
+    if changed:
+        session.execute(update(Subscriber), changed)
+    changes = [
+        {"subscriber_id": row.subscriber_id, "at": now, "old": old, "new": status, "reason": why}
+        for row in state.values()
+        for old, status, why in row.changes
+    ]
+    if changes:
+        connection.execute(insert(TABLES["status_changes"]), changes)
+    consents = [
+        {
+            "subscriber_id": row.subscriber_id,
+            "at": now,
+            "method": evidence.method.value,
+            "form_version": evidence.form_version,
+            "confirmed_at": now if confirmed_now else None,
+        }
+        for row in state.values()
+        for confirmed_now in row.consents
+    ]
+    if consents:
+        connection.execute(insert(TABLES["consents"]), consents)
+    return sum(1 for row in new if row.stored is not None and row.stored.status is Status.pending)
+
+
+def _copy_first_records(
+    connection: Connection,
+    keys: list[str],
+    status: Status,
+    why: str,
+    confirmed_now: bool,
+    now: datetime,
+    evidence: ConsentEvidence,
+) -> None:
+    """The first status change and consent of just-inserted subscribers, in two statements."""
+    subscribers = TABLES["subscribers"]
+    ids = select(subscribers.c.id).where(subscribers.c.email_key.in_(keys))
+    changes = TABLES["status_changes"]
+    connection.execute(
+        insert(changes).from_select(
+            ["subscriber_id", "at", "old", "new", "reason"],
+            ids.add_columns(
+                literal(now, changes.c.at.type),
+                null(),
+                literal(status, changes.c.new.type),
+                literal(why, changes.c.reason.type),
+            ),
+        )
+    )
+    consents = TABLES["consents"]
+    connection.execute(
+        insert(consents).from_select(
+            ["subscriber_id", "at", "method", "form_version", "confirmed_at"],
+            ids.add_columns(
+                literal(now, consents.c.at.type),
+                literal(evidence.method.value, consents.c.method.type),
+                literal(evidence.form_version, consents.c.form_version.type),
+                literal(now, consents.c.confirmed_at.type) if confirmed_now else null(),
+            ),
+        )
+    )

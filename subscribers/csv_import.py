@@ -1,0 +1,249 @@
+"""CSV import of subscribers: reading, checking and counting the rows of a file.
+
+Import streams the file in batches, each committed whole or not at all, so a
+million rows never sit in memory and an interrupted import leaves no half-written
+batch. Every row ends up counted as added, updated, unchanged or rejected (with
+its row number and reason); nothing in the file can make the importer crash.
+Reading and checking the rows happens here; writing a checked batch, with the
+rules of ``audience.join``, is ``subscribers.bulk_join``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import multiprocessing
+import os
+import re
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy.exc import IntegrityError
+
+from subscribers.addresses import parse_address
+from subscribers.audience import ConsentEvidence, Outcome
+from subscribers.bulk_join import Checked, Rejection, write_batch
+from subscribers.db import Database
+from subscribers.errors import AddressError, AudienceError
+from subscribers.models import ConsentMethod
+
+__all__ = ["BATCH_ROWS", "ImportReport", "Rejection", "check_rows", "import_csv"]
+
+#: What undecodable bytes (surrogate escapes) and NULs (replaced) become in a row.
+_NOT_TEXT = re.compile("[\ufffd\udc80-\udcff]")
+BATCH_ROWS = 2000
+#: Rejections kept in memory for the report; all of them go to the rejects file.
+REPORTED_REJECTIONS = 200
+
+Progress = Callable[[int, int], None]  # (bytes read, rows done)
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    pending: int = 0  # new subscribers awaiting confirmation
+
+    @property
+    def rows(self) -> int:
+        return self.added + self.updated + self.unchanged + self.rejected
+
+
+def _lines(handle: IO[str]) -> Iterator[str]:
+    for line in handle:
+        yield line.replace("\0", "\ufffd")  # csv refuses NUL; the row is then rejected
+
+
+def _delimiter(header_line: str) -> str:
+    """The separator that makes the header name an 'email' column (',' ';' or tab)."""
+    for candidate in (",", ";", "\t"):
+        try:
+            cells = next(csv.reader([header_line], delimiter=candidate), [])
+        except csv.Error:
+            continue
+        if "email" in (cell.strip().lower() for cell in cells):
+            return candidate
+    return ","
+
+
+def import_csv(
+    db: Database,
+    path: Path,
+    now: Callable[[], datetime],
+    *,
+    confirmed: bool,
+    rejects: IO[str] | None = None,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> ImportReport:
+    """Import subscribers from ``path``; see the module docstring for the guarantees."""
+    report = ImportReport()
+    reject_writer = csv.writer(rejects) if rejects is not None else None
+    try:
+        raw = path.open("rb")
+    except OSError as exc:
+        raise AudienceError(f"cannot read {path}: {exc.strerror}") from exc
+    with (
+        raw,
+        io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="") as text,
+    ):
+        delimiter = _delimiter(text.readline())
+        text.seek(0)
+        reader = csv.reader(_lines(text), delimiter=delimiter)
+        try:
+            header = [cell.strip().lower() for cell in next(reader)]
+        except StopIteration:
+            raise AudienceError(
+                f"{path} is empty; it needs a header row with an 'email' column"
+            ) from None
+        except csv.Error as exc:
+            raise AudienceError(f"{path}: the header row cannot be read: {exc}") from exc
+        if "email" not in header:
+            raise AudienceError(
+                f"{path}: no 'email' column in the header ({', '.join(header) or 'empty'}); "
+                "the first row must name the columns, e.g. email,name"
+            )
+        if reject_writer is not None:
+            reject_writer.writerow(["row", "reason", *header])
+        batches = _batches(reader, raw, report, reject_writer)
+        parallel = workers if workers is not None else _default_workers(path)
+        for position, checked in _checked(batches, header, parallel):
+            _import_batch(db, checked, header, now(), confirmed, report, reject_writer)
+            if progress is not None:
+                progress(position, report.rows)
+    return report
+
+
+#: Files larger than this have their rows checked in a second process.
+PARALLEL_FROM_BYTES = 1_000_000
+
+
+def _default_workers(path: Path) -> int:
+    big = path.stat().st_size >= PARALLEL_FROM_BYTES
+    return 1 if big and (os.cpu_count() or 1) > 1 else 0
+
+
+_Batch = list[tuple[int, list[str]]]
+
+
+def _batches(
+    reader: Iterator[list[str]], raw: IO[bytes], report: ImportReport, reject_writer: Any
+) -> Iterator[tuple[int, _Batch]]:
+    """Rows in batches of ``BATCH_ROWS``, each with how far into the file it ends."""
+    batch: _Batch = []
+    row_number = 1
+    while True:
+        row_number += 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            _reject(report, reject_writer, Rejection(row_number, f"unreadable row: {exc}", []))
+            continue
+        if not any(cell.strip() for cell in cells):
+            continue
+        batch.append((row_number, cells))
+        if len(batch) >= BATCH_ROWS:
+            yield raw.tell(), batch
+            batch = []
+    if batch:
+        yield raw.tell(), batch
+
+
+def _checked(
+    batches: Iterator[tuple[int, _Batch]], header: list[str], workers: int
+) -> Iterator[tuple[int, Checked]]:
+    """Batches with every row's cells and address checked, in file order.
+
+    Validating addresses is half the work of an import; with ``workers`` it runs
+    in other processes while this one writes to the database. At most two batches
+    per worker are in flight, so memory stays flat however long the file is.
+    """
+    if workers < 1:
+        for position, batch in batches:
+            yield position, check_rows(batch, header)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        in_flight: deque[tuple[int, Future[Checked]]] = deque()
+        for position, batch in batches:
+            in_flight.append((position, pool.submit(check_rows, batch, header)))
+            if len(in_flight) > 2 * workers:
+                done_position, future = in_flight.popleft()
+                yield done_position, future.result()
+        while in_flight:
+            done_position, future = in_flight.popleft()
+            yield done_position, future.result()
+
+
+def check_rows(batch: _Batch, header: list[str]) -> Checked:
+    """Each row's trimmed cells with its address, or None and why it is rejected."""
+    checked: Checked = []
+    email_at = header.index("email")
+    for number, cells in batch:
+        values = [cell.strip() for cell in cells]
+        if len(values) != len(header):
+            checked.append((number, values, None, _cell_count(len(values), len(header))))
+            continue
+        if any(_NOT_TEXT.search(v) for v in values):
+            checked.append((number, values, None, "the row is not valid UTF-8 text"))
+            continue
+        try:
+            checked.append((number, values, parse_address(values[email_at]), ""))
+        except AddressError as exc:
+            checked.append((number, values, None, str(exc)))
+    return checked
+
+
+def _reject(report: ImportReport, writer: Any, rejection: Rejection) -> None:
+    report.rejected += 1
+    if len(report.rejections) < REPORTED_REJECTIONS:
+        report.rejections.append(rejection)
+    if writer is not None:
+        writer.writerow([rejection.row, rejection.reason, *rejection.values])
+
+
+def _import_batch(
+    db: Database,
+    parsed: Checked,
+    header: list[str],
+    now: datetime,
+    confirmed: bool,
+    report: ImportReport,
+    reject_writer: Any,
+) -> None:
+    """One transaction for the batch (``bulk_join.write_batch``); counts are applied
+    only once it has committed. A concurrent writer adding the same address makes the
+    batch retry.
+    """
+    evidence = ConsentEvidence(ConsentMethod.import_, form_version="csv import")
+    for attempt in range(_RETRIES):
+        try:
+            outcome = write_batch(db, parsed, header, now, confirmed, evidence)
+            break
+        except IntegrityError:
+            if attempt == _RETRIES - 1:
+                raise
+    counts, rejected, pending = outcome
+    report.added += counts[Outcome.added]
+    report.updated += counts[Outcome.updated]
+    report.unchanged += counts[Outcome.unchanged]
+    report.pending += pending
+    for rejection in rejected:
+        _reject(report, reject_writer, rejection)
+
+
+_RETRIES = 3
+
+
+def _cell_count(found: int, expected: int) -> str:
+    return f"{found} cell{'' if found == 1 else 's'} where the header has {expected}"
