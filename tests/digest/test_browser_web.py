@@ -20,8 +20,7 @@ from digest.send.links import Links
 from digest.settings import Settings
 from subscribers import audience
 from subscribers.models import Status
-from tests.conftest import ARTIFACTS
-from tests.digest.test_browser import browser  # noqa: F401
+from tests.helpers import ARTIFACTS
 from tests.mailserver import free_port
 
 
@@ -65,7 +64,7 @@ def server(clean_env: Path) -> Iterator[tuple[str, Path]]:
 
 
 def test_reader_subscribes_confirms_and_leaves_in_a_browser(
-    browser: Any,  # noqa: F811
+    browser: Any,
     server: tuple[str, Path],
 ) -> None:
     """Form by label → email in the outbox → confirm link → unsubscribe button, all in Chromium."""

@@ -27,8 +27,7 @@ from digest.settings import Settings
 from subscribers import audience
 from subscribers.db import Database
 from subscribers.models import Status
-from tests.digest.feedback_scenario import READERS, message_id, scenario_settings, send_scenario
-from tests.digest.test_cli import run
+from tests.helpers import READERS, message_id, run, scenario_settings, send_scenario
 from tests.mailserver import free_port
 
 

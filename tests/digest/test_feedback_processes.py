@@ -13,8 +13,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from tests.digest.test_feedback_imap import append_all, reader_reply
 from tests.dovecot import ImapServer
+from tests.helpers import append_all, reader_reply
 from tests.mailserver import free_port
 
 DIGEST = [sys.executable, "-c", "from digest.cli.app import main; main()"]

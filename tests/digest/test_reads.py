@@ -15,7 +15,7 @@ from digest.edition.files import EXAMPLE_EDITION
 from digest.edition.model import Read
 from digest.settings import ReadsSettings, Settings
 from subscribers.db import Database
-from tests.digest.test_cli import run
+from tests.helpers import run
 from tests.webserver import Site
 
 NOW = datetime(2017, 11, 2, 6, 0, tzinfo=UTC)

@@ -19,9 +19,8 @@ import pytest
 
 from digest.database import open_database
 from digest.edition.files import EXAMPLE_EDITION
-from tests.conftest import need_service
 from tests.databases import fresh_postgres
-from tests.digest.test_send import add_subscribers
+from tests.helpers import add_subscribers, need_service
 from tests.mailserver import SMTPServer
 
 READERS = ["ann@example.org", "bo@example.org", "cy@example.org"]

@@ -16,9 +16,7 @@ from digest.schedule import jobs
 from digest.schedule.scheduler import ScheduleError, daily_trigger, parse_at
 from digest.settings import ScheduleSettings
 from subscribers.db import Database
-from tests.digest.test_cli import run
-from tests.digest.test_cli_send import desk  # noqa: F401
-from tests.digest.test_send import add_subscribers
+from tests.helpers import add_subscribers, run
 from tests.mailserver import SMTPServer, text_part
 from tests.webserver import Site
 
@@ -63,7 +61,7 @@ def test_daily_job_fires_at_seven_local_across_dst(after: datetime, expected: da
 
 
 @pytest.fixture
-def newsroom(desk: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: F811
+def newsroom(desk: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The send tests' desk, with a secret and an editor to tell."""
     monkeypatch.setenv("DIGEST_SECRET_KEY", "schedule-tests-secret-0123")
     monkeypatch.setenv("DIGEST_SCHEDULE__EDITORS", '["desk@news.example.org"]')

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from digest import ledger
 from digest.edition.files import EXAMPLE_EDITION
-from digest.ledger import Delivery, DeliveryStatus
+from digest.ledger import DeliveryStatus
 from digest.send.links import Links
 from digest.send.publish import freeze_source, plan_send
 from digest.send.sender import SendResult
@@ -24,7 +23,7 @@ from subscribers.csvio import import_csv
 from subscribers.db import Database
 from subscribers.models import Status
 from subscribers.tokens import Signer
-from tests.databases import Clock
+from tests.helpers import Clock, add_subscribers, deliveries
 from tests.mailserver import SMTPServer, text_part
 
 SECRET = "send-tests-secret-0123456789"
@@ -53,27 +52,11 @@ def make_settings(
     )
 
 
-def add_subscribers(
-    db: Database, tmp_path: Path, emails: list[str], confirmed: bool = True
-) -> None:
-    path = tmp_path / f"add-{len(emails)}-{emails[0]}.csv"
-    path.write_text("email,name\n" + "".join(f"{e},\n" for e in emails), encoding="utf-8")
-    report = import_csv(db, path, Clock(), confirmed=confirmed)
-    assert report.rejected == 0
-
-
 def send(
     db: Database, settings: Settings, source: str = "2017-11-02", **options: Any
 ) -> SendResult:
     frozen = freeze_source(db, settings, source, new_version=options.pop("new_version", False))
     return plan_send(db, settings, frozen.edition, **options).sender.run()
-
-
-def deliveries(db: Database) -> list[Delivery]:
-    with db.transaction() as session:
-        rows = list(session.scalars(select(Delivery).order_by(Delivery.id)))
-        session.expunge_all()
-    return rows
 
 
 def test_every_active_subscriber_gets_exactly_one_message_with_the_right_headers(

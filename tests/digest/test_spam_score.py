@@ -9,7 +9,7 @@ from pathlib import Path
 
 from digest.cli.demo import send_demo
 from digest.settings import Settings
-from tests.conftest import ARTIFACTS, need_service
+from tests.helpers import ARTIFACTS, need_service
 
 #: SpamAssassin flags mail at 5.0; ours should be nowhere near.
 MAX_SCORE = 1.5

@@ -11,7 +11,7 @@ from subscribers.audience import ConsentEvidence, Outcome
 from subscribers.db import Database
 from subscribers.errors import AddressError, NotSubscribedError, SuppressedError
 from subscribers.models import ConsentMethod, Status, Subscriber, Suppression
-from tests.databases import Clock
+from tests.helpers import Clock
 
 EDITOR = ConsentEvidence(ConsentMethod.editor)
 IMPORT = ConsentEvidence(ConsentMethod.import_)

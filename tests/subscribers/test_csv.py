@@ -13,7 +13,7 @@ from digest.database import open_database
 from subscribers.csvio import export_csv, import_csv
 from subscribers.db import Database
 from subscribers.models import Status, Subscriber
-from tests.databases import Clock
+from tests.helpers import Clock
 
 
 def statuses(db: Database) -> dict[str, tuple[str, Status, str | None]]:
