@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -61,6 +63,19 @@ class Clock:
     def tick(self, **delta: float) -> datetime:
         self.now += timedelta(**delta)
         return self.now
+
+
+def wait_for(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    """Poll until ``condition`` holds; fail naming ``what`` if it never does.
+
+    Only for something that must happen: the wait ends as soon as it does, and the
+    generous bound only turns a hang into a failure. Never use it to show that
+    something did not happen; wait instead for an event that comes after it.
+    """
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

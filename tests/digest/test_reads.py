@@ -124,7 +124,7 @@ def test_assembly_adds_reads_to_the_edition_file(db: Database, tmp_path: Path) -
     """The day's file plus queued reads; no file or an invalid one says why, naming the file."""
     editions = tmp_path / "editions"
     editions.mkdir()
-    settings = Settings(editions_dir=editions, reads={"max_reads": 6})
+    settings = Settings(editions_dir=editions, reads=ReadsSettings(max_reads=6))
     with db.transaction() as session:
         missing = assemble(session, settings, date(2017, 11, 2), NOW)
     assert missing.edition is None and missing.reason and "digest new 2017-11-02" in missing.reason

@@ -10,14 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from digest import ledger
 from digest.edition.files import EXAMPLE_EDITION
-from digest.ledger import DeliveryStatus
+from digest.ledger import DeliveryStatus, Recipient
+from digest.send.compose import Composed
 from digest.send.links import Links
 from digest.send.publish import freeze_source, plan_send
 from digest.send.sender import SendResult
-from digest.settings import Settings
+from digest.settings import DeliverySettings, Settings, WebSettings
 from subscribers import audience
 from subscribers.csvio import import_csv
 from subscribers.db import Database
@@ -39,16 +41,18 @@ def make_settings(
     return Settings(
         database_url=db_url,
         delivery_url=smtp_server.url,
-        secret_key=SECRET,
+        secret_key=SecretStr(SECRET),
         editions_dir=editions,
-        web={"public_url": "https://list.news.example.org"},
-        delivery={
-            "connections": 2,
-            "batch_size": 20,
-            "retry_base_seconds": 0.05,
-            "retry_max_seconds": 0.2,
-            **delivery,
-        },
+        web=WebSettings(public_url="https://list.news.example.org"),
+        delivery=DeliverySettings.model_validate(
+            {
+                "connections": 2,
+                "batch_size": 20,
+                "retry_base_seconds": 0.05,
+                "retry_max_seconds": 0.2,
+                **delivery,
+            }
+        ),
     )
 
 
@@ -291,7 +295,11 @@ def test_rate_limit_spaces_sends_out() -> None:
 
 
 def test_a_crash_inside_a_sender_thread_is_reported_and_leaves_nothing_claimed(
-    db: Database, db_url: str, smtp_server: SMTPServer, tmp_path: Path
+    db: Database,
+    db_url: str,
+    smtp_server: SMTPServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An unexpected error while composing stops the send with a clear error; rows go back."""
     from digest.errors import DigestError
@@ -301,10 +309,10 @@ def test_a_crash_inside_a_sender_thread_is_reported_and_leaves_nothing_claimed(
     frozen = freeze_source(db, settings, "2017-11-02")
     plan = plan_send(db, settings, frozen.edition)
 
-    def broken(*_: object) -> object:
+    def broken(recipient: Recipient, now: datetime) -> Composed:
         raise ValueError("the composer broke")
 
-    plan.sender.composer.compose = broken  # type: ignore[method-assign]
+    monkeypatch.setattr(plan.sender.composer, "compose", broken)
     with pytest.raises(DigestError, match="sending stopped: the composer broke"):
         plan.sender.run()
     with db.transaction() as session:
