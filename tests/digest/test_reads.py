@@ -40,7 +40,7 @@ def test_page_title_is_fetched_and_failures_are_clear(site: Site) -> None:
     with pytest.raises(ReadError, match="answered 404"):
         page_title(site.base + "/missing", 2)
     with pytest.raises(ReadError, match=r"did not answer within 0\.3 s"):
-        page_title(site.slow("/slow", 2), 0.3)
+        page_title(site.slow("/slow"), 0.3)
     with pytest.raises(ReadError, match="has no title"):
         page_title(site.page("/bare", "<html><body>hi</body></html>"), 2)
 
@@ -95,7 +95,7 @@ def test_feeds_broken_and_slow_ones_reported_and_the_cap_applied(db: Database, s
     """A good feed's new entries are used; broken XML and a timeout are reported, not fatal."""
     good = site.page("/bookmarks.xml", RSS, kind="application/rss+xml")
     broken = site.page("/broken.xml", "<rss><channel><item><title>oops</ti", kind="text/xml")
-    slow = site.slow("/slow.xml", 2)
+    slow = site.slow("/slow.xml")
     settings = ReadsSettings(feeds=[broken, slow, good], max_reads=2, fetch_timeout_seconds=0.5)
     with db.transaction() as session:
         reads.queue(session, Read("Queued by an editor", "https://example.org/editor"), NOW)

@@ -283,10 +283,11 @@ def test_rate_limit_spaces_sends_out() -> None:
     from digest.send.sender import RateLimit
 
     waits: list[float] = []
-    limit = RateLimit(10, sleep=waits.append)
+    limit = RateLimit(10, sleep=waits.append, clock=lambda: 1000.0)
     for _ in range(10):
         limit.wait()
-    # the sleeps are recorded, not slept, so the k-th send waits for slot k
+    # the sleeps are recorded, not slept, and the clock stands still, so the k-th send
+    # waits for slot k however slowly this loop runs
     assert len(waits) == 9
     assert all(abs(wait - 0.1 * (k + 1)) < 0.05 for k, wait in enumerate(waits))
     unlimited: list[float] = []
