@@ -28,6 +28,10 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:
+    from digest.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -144,13 +148,31 @@ def prepare(url: str, work: Path) -> list[tuple[str, str]]:
     return [(str(mid), str(email)) for mid, email in rows]
 
 
-def settings_for(url: str, work: Path):  # type: ignore[no-untyped-def]
+class ChildResult(TypedDict):
+    """What the filing process measured, as it prints it (JSON)."""
+
+    seconds: float
+    stored: int
+    kinds: dict[str, int]
+    before_kib: int
+    filing_kib: int
+
+
+class Result(ChildResult):
+    """A run's measurements and the size of the Maildir it filed."""
+
+    bytes: int
+
+
+def settings_for(url: str, work: Path) -> Settings:
+    from pydantic import SecretStr
+
     from digest.settings import Settings
 
     return Settings(
         database_url=url,
         delivery_url=f"maildir:{work / 'outbox'}",
-        secret_key=SECRET,
+        secret_key=SecretStr(SECRET),
         editions_dir=work / "editions",
     )
 
@@ -178,24 +200,20 @@ def child(url: str, work: str, maildir: str) -> None:
             FileSource(Path(maildir)), progress=lambda _: sampled.append(_rss_kib())
         )
         seconds = time.perf_counter() - start
-    print(
-        json.dumps(
-            {
-                "seconds": seconds,
-                "stored": report.stored,
-                "kinds": dict(report.kinds),
-                "before_kib": before,
-                "filing_kib": max(sampled),
-            }
-        )
+    measured = ChildResult(
+        seconds=seconds,
+        stored=report.stored,
+        kinds=dict(report.kinds),
+        before_kib=before,
+        filing_kib=max(sampled),
     )
+    print(json.dumps(measured))
 
 
-def run_one(count: int, postgres: str | None) -> dict[str, object]:
+def run_one(count: int, postgres: str | None) -> Result:
     work = Path(tempfile.mkdtemp(prefix="digest-feedback-bench-"))
     try:
         if postgres:
-            import tests.conftest  # noqa: F401  (imports tests.databases in its order)
             from tests.databases import fresh_postgres
 
             context = fresh_postgres(postgres)
@@ -211,9 +229,8 @@ def run_one(count: int, postgres: str | None) -> dict[str, object]:
                 capture_output=True,
                 text=True,
             )
-            result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-            result["bytes"] = size
-            return result
+            measured: ChildResult = json.loads(done.stdout.strip().splitlines()[-1])
+            return Result(**measured, bytes=size)
         finally:
             if context is not None:
                 context.__exit__(None, None, None)
@@ -242,12 +259,12 @@ def main() -> None:
     )
     for name, server, count in runs:
         result = run_one(count, server)
-        seconds = float(result["seconds"])  # type: ignore[arg-type]
-        stored = int(result["stored"])  # type: ignore[call-overload]
-        start = int(result["before_kib"]) / 1024  # type: ignore[call-overload]
-        filing = int(result["filing_kib"]) / 1024  # type: ignore[call-overload]
+        seconds = result["seconds"]
+        stored = result["stored"]
+        start = result["before_kib"] / 1024
+        filing = result["filing_kib"] / 1024
         print(
-            f"{name:<11} {count:>9,} {int(result['bytes']) / 1e6:>7.1f} "  # type: ignore[call-overload]
+            f"{name:<11} {count:>9,} {result['bytes'] / 1e6:>7.1f} "
             f"{stored / seconds:>8,.0f} {start:>8.1f} MiB {filing:>11.1f} MiB  "
             f"{result['kinds']}"
         )

@@ -73,16 +73,18 @@ def make_database(path: Path, subscribers: int) -> None:
 
 
 def ours(database: str, port: int, connections: int) -> dict[str, float]:
+    from pydantic import SecretStr
+
     from digest.database import open_database
     from digest.edition.files import EXAMPLE_EDITION
     from digest.send.publish import freeze_file, plan_send
-    from digest.settings import Settings
+    from digest.settings import DeliverySettings, Settings
 
     settings = Settings(
         database_url=f"sqlite:///{database}",
         delivery_url=f"smtp://127.0.0.1:{port}",
-        secret_key="benchmark-secret-0123456789",
-        delivery={"connections": connections},
+        secret_key=SecretStr("benchmark-secret-0123456789"),
+        delivery=DeliverySettings(connections=connections),
     )
     db = open_database(settings.database_url)
     frozen = freeze_file(db, settings, EXAMPLE_EDITION)
@@ -102,13 +104,15 @@ def blast(port: int, connections: int, messages: int) -> dict[str, float]:
     """
     from datetime import UTC, datetime
 
+    from pydantic import SecretStr
+
     from digest.edition.files import EXAMPLE_EDITION
     from digest.edition.parse import load_edition
     from digest.ledger import Recipient
     from digest.send.publish import draft_composer
     from digest.settings import Settings
 
-    settings = Settings(secret_key="benchmark-secret-0123456789")
+    settings = Settings(secret_key=SecretStr("benchmark-secret-0123456789"))
     composer = draft_composer(settings, load_edition(EXAMPLE_EDITION))
     recipient = Recipient(1, 1, "reader@example.org", "reader@example.org", "Reader", 0)
     raw = composer.compose(recipient, datetime.now(UTC)).raw

@@ -1,4 +1,7 @@
-"""Shared fixtures. A test that needs an absent service skips, unless CI requires it."""
+"""Shared fixtures. A test that needs an absent service skips, unless CI requires it.
+
+Plain helpers (paths, `need_service`, the CLI runner, scenarios) are in tests/helpers.py.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +15,6 @@ from digest.edition.model import Edition
 from digest.edition.parse import load_edition
 from digest.render.renderer import RenderedEdition, Renderer, render_edition
 from digest.settings import Publication
-
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
-ARTIFACTS = Path(os.environ.get("DIGEST_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-
-
-def need_service(available: bool, reason: str) -> None:
-    """Skip when a real service is missing; fail instead under DIGEST_REQUIRE_SERVICES=1."""
-    if available:
-        return
-    if os.environ.get("DIGEST_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"required service missing: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -45,11 +35,6 @@ def example() -> Edition:
 @pytest.fixture(scope="session")
 def example_rendered(renderer: Renderer, example: Edition) -> RenderedEdition:
     return render_edition(renderer, example)
-
-
-def edition_text(body: str, front: str = "date: 2017-11-02\n") -> str:
-    """An edition file's text from its front matter lines and Markdown body."""
-    return f"---\n{front}---\n{body}"
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from digest.database import migrate, open_database
 from subscribers.db import Database, normalise_url
-from tests.conftest import need_service
+from tests.helpers import Clock, need_service
 
 
 @contextmanager
@@ -64,20 +63,6 @@ def db(db_url: str) -> Iterator[Database]:
     # leave PostgreSQL empty for the next test: down to nothing
     migrate(database.engine, "base", down=True)
     database.close()
-
-
-class Clock:
-    """A clock tests move by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2017, 11, 2, 7, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def tick(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import need_service
+from tests.helpers import need_service
 
 HOST = "127.0.0.1"
 USER = "digest"

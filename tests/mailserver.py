@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 
 def free_port() -> int:
@@ -41,6 +43,7 @@ class Inbox:
     drop_every: int = 0  # close the connection at every Nth MAIL FROM
     mails: int = 0
     deferred: list[str] = field(default_factory=list)
+    open_sessions: int = 0  # connections not yet closed; 0: nothing more can arrive
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -78,6 +81,32 @@ class Inbox:
         return f"250 2.0.0 Ok: queued as TEST{len(self.messages)}"
 
 
+class _CountingSMTP(SMTP):
+    """aiosmtpd's server, counting open connections in the inbox.
+
+    A client that has exited can deliver nothing more once its connections are
+    closed here, so a test waits for ``open_sessions == 0`` instead of sleeping.
+    """
+
+    def __init__(self, inbox: Inbox, **kwargs: Any) -> None:
+        super().__init__(inbox, **kwargs)
+        self.inbox = inbox
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is None:  # not the STARTTLS upgrade of a counted connection
+            self.inbox.open_sessions += 1
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        super().connection_lost(error)  # ends the session: no more DATA is handled
+        self.inbox.open_sessions -= 1
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _CountingSMTP(self.handler, **self.SMTP_kwargs)
+
+
 @dataclass
 class SMTPServer:
     host: str
@@ -93,7 +122,7 @@ class SMTPServer:
 def smtp_server() -> Iterator[SMTPServer]:
     inbox = Inbox()
     port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
+    controller = _Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
     controller.start()
     try:
         yield SMTPServer("127.0.0.1", port, inbox)

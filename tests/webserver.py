@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,12 +16,18 @@ class Site:
 
     base: str = ""
     routes: dict[str, tuple[int, str, bytes, float]] = field(default_factory=dict)
+    released: threading.Event = field(default_factory=threading.Event)
 
     def page(self, path: str, body: str, status: int = 200, kind: str = "text/html") -> str:
         self.routes[path] = (status, kind, body.encode("utf-8"), 0.0)
         return self.base + path
 
-    def slow(self, path: str, seconds: float) -> str:
+    def slow(self, path: str, seconds: float = 600) -> str:
+        """A page that answers only after ``seconds``, or when the test is over.
+
+        The default outlasts any test, so a client's timeout is certain to come first
+        (no race between the client's clock and the server's).
+        """
         self.routes[path] = (200, "text/html", b"<title>late</title>", seconds)
         return self.base + path
 
@@ -36,7 +41,8 @@ def site() -> Iterator[Site]:
             status, kind, body, wait = served.routes.get(
                 self.path, (404, "text/plain", b"not here", 0.0)
             )
-            time.sleep(wait)
+            if wait:
+                served.released.wait(wait)
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
@@ -57,5 +63,6 @@ def site() -> Iterator[Site]:
     try:
         yield served
     finally:
+        served.released.set()  # let the slow pages' handlers finish
         server.shutdown()
         server.server_close()

@@ -83,11 +83,20 @@ def retry_delay(attempts: int, settings: DeliverySettings, rng: random.Random) -
 
 
 class RateLimit:
-    """At most ``per_second`` sends in all threads together (0: no limit)."""
+    """At most ``per_second`` sends in all threads together (0: no limit).
 
-    def __init__(self, per_second: float, sleep: Callable[[float], None] = time.sleep) -> None:
+    ``sleep`` and ``clock`` are the real ones but for tests, which hold the clock still.
+    """
+
+    def __init__(
+        self,
+        per_second: float,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.interval = 1.0 / per_second if per_second > 0 else 0.0
-        self._next = time.monotonic()
+        self._clock = clock
+        self._next = clock()
         self._lock = threading.Lock()
         self._sleep = sleep
 
@@ -95,7 +104,7 @@ class RateLimit:
         if not self.interval:
             return
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             slot = max(now, self._next)
             self._next = slot + self.interval
         if slot > now:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import mailbox
 import os
 import re
@@ -10,6 +12,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +23,8 @@ from digest.send.links import Links
 from digest.settings import Settings
 from subscribers import audience
 from subscribers.models import Status
-from tests.conftest import ARTIFACTS
-from tests.digest.test_browser import browser  # noqa: F401
-from tests.mailserver import free_port
+from tests.helpers import ARTIFACTS, wait_for
+from tests.mailserver import free_port, text_part
 
 
 @pytest.fixture
@@ -65,7 +67,7 @@ def server(clean_env: Path) -> Iterator[tuple[str, Path]]:
 
 
 def test_reader_subscribes_confirms_and_leaves_in_a_browser(
-    browser: Any,  # noqa: F811
+    browser: Any,
     server: tuple[str, Path],
 ) -> None:
     """Form by label → email in the outbox → confirm link → unsubscribe button, all in Chromium."""
@@ -82,14 +84,15 @@ def test_reader_subscribes_confirms_and_leaves_in_a_browser(
     assert page.locator("h1").inner_text() == "Check your inbox"
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
 
-    for _ in range(50):  # the email is sent after the response
-        messages = list(mailbox.Maildir(folder / "outbox", create=True))
-        if messages:
-            break
-        time.sleep(0.1)
-    [message] = messages
+    def outbox() -> list[mailbox.MaildirMessage]:
+        return list(mailbox.Maildir(folder / "outbox", create=True))
+
+    wait_for(lambda: bool(outbox()), "the confirmation email (sent after the response)")
+    [message] = outbox()
     assert message["Delivered-To"] == "reader@example.org"
-    text = message.get_payload()[0].get_payload(decode=True).decode()
+    parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    text = text_part(parsed)
     link = re.search(rf"{re.escape(base)}/confirm/\S+", text)
     assert link, text
     page.goto(link.group(0))

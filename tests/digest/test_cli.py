@@ -8,17 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from digest.cli.app import main
 from digest.edition.files import EXAMPLE_EDITION
-from tests.conftest import edition_text
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as caught:
-        main(args)
-    out, err = capsys.readouterr()
-    code = caught.value.code
-    return (code if isinstance(code, int) else 0 if code is None else 1), out, err
+from tests.helpers import edition_text, run
 
 
 @pytest.fixture

@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from digest.edition.files import EXAMPLE_EDITION
 from subscribers.db import Database
-from tests.digest.test_cli import run
-from tests.digest.test_send import add_subscribers, deliveries
+from tests.helpers import add_subscribers, deliveries, run
 from tests.mailserver import SMTPServer
-
-
-@pytest.fixture
-def desk(
-    clean_env: Path,
-    db: Database,
-    db_url: str,
-    smtp_server: SMTPServer,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Path:
-    """The CLI pointed at the test database and the SMTP server, with the example edition."""
-    (clean_env / "editions").mkdir()
-    shutil.copy(EXAMPLE_EDITION, clean_env / "editions" / "2017-11-02.md")
-    monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
-    monkeypatch.setenv("DIGEST_DELIVERY_URL", smtp_server.url)
-    monkeypatch.setenv("DIGEST_DELIVERY__RETRY_BASE_SECONDS", "0.05")
-    monkeypatch.setenv("DIGEST_DELIVERY__RETRY_MAX_SECONDS", "0.1")
-    return clean_env
 
 
 def test_test_send_goes_to_one_address_and_records_nothing(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from subscribers.db import Database
-from tests.digest.test_cli import run
+from tests.helpers import run
 from tests.mailserver import SMTPServer, free_port
 
 

@@ -14,13 +14,14 @@ import dkim
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from digest.ledger import FrozenEdition, Recipient
 from digest.render.renderer import RenderedEdition
 from digest.send.compose import EditionComposer
 from digest.send.links import Links
 from digest.send.message import build_message, mailbox, to_bytes
-from digest.settings import Settings
+from digest.settings import DeliverySettings, Settings
 from subscribers.tokens import Signer
 
 NOW = datetime(2017, 11, 2, 7, 0, tzinfo=UTC)
@@ -47,7 +48,7 @@ def parse(raw: bytes) -> EmailMessage:
     return message
 
 
-SETTINGS = Settings(secret_key="compose-tests-secret-0123")
+SETTINGS = Settings(secret_key=SecretStr("compose-tests-secret-0123"))
 
 
 @pytest.mark.parametrize(
@@ -156,8 +157,8 @@ def test_dkim_signature_verifies_and_covers_list_headers(
     ).stdout
     record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
     signed = Settings(
-        secret_key="compose-tests-secret-0123",
-        delivery={"dkim_selector": "brief", "dkim_private_key_file": key},
+        secret_key=SecretStr("compose-tests-secret-0123"),
+        delivery=DeliverySettings(dkim_selector="brief", dkim_private_key_file=key),
     )
     raw = (
         composer_for(example_rendered, signed)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from digest.edition.model import Edition
 from digest.edition.parse import load_edition, parse_edition
 from digest.errors import EditionError
-from tests.conftest import edition_text
+from tests.helpers import edition_text
 
 GOOD_BODY = "## First headline\n\nA paragraph.\n\n## Second headline\n\nAnother one.\n"
 

@@ -27,7 +27,7 @@ from subscribers.addresses import suppression_hash
 from subscribers.db import Database
 from subscribers.errors import NotSubscribedError
 from subscribers.models import Base, Consent, StatusChange, Subscriber, Suppression
-from tests.digest.feedback_scenario import READERS, message_id, scenario_settings, send_scenario
+from tests.helpers import READERS, message_id, scenario_settings, send_scenario
 
 ADDRESS = READERS[0]  # ana.lima@gmail.com, delivery 1
 TYPED = "Ana.Lima@Gmail.com"

@@ -17,7 +17,7 @@ from digest.feedback import store as feedback_store
 from digest.feedback.classify import Mailboxes
 from digest.feedback.listen import start_listener
 from digest.feedback.models import Feedback
-from digest.feedback.parse import parse
+from digest.feedback.parse import Parsed, parse
 from digest.feedback.reports import Report
 from digest.feedback.store import Filer, Incoming
 from digest.feedback.text import html_to_text, safe_html, strip_reply
@@ -27,8 +27,7 @@ from digest.settings import Settings
 from subscribers import audience
 from subscribers.db import Database
 from subscribers.models import Status
-from tests.digest.feedback_scenario import READERS, message_id, scenario_settings, send_scenario
-from tests.digest.test_cli import run
+from tests.helpers import READERS, message_id, run, scenario_settings, send_scenario
 from tests.mailserver import free_port
 
 
@@ -116,14 +115,15 @@ def test_a_message_the_parser_fails_on_is_kept_raw_and_the_batch_goes_on(
     """A parser failure files that one message as other with the reason; the next is filed."""
     broken = reply(2, "This one trips the parser.", own_id="<trip@example.com>")
     fine = reply(3, "This one is fine.", own_id="<fine@example.com>")
-    real_parse = feedback_store.parse
 
-    def parse(raw: bytes, *args: object) -> object:
+    def tripping_parse(
+        raw: bytes, languages: tuple[str, ...] = ("en",), envelope_to: tuple[str, ...] = ()
+    ) -> Parsed:
         if b"trips the parser" in raw:
             raise UnicodeError("simulated parser bug")
-        return real_parse(raw, *args)  # type: ignore[arg-type]
+        return parse(raw, languages, envelope_to)
 
-    monkeypatch.setattr(feedback_store, "parse", parse)
+    monkeypatch.setattr(feedback_store, "parse", tripping_parse)
     report = scenario.filer().file([Incoming(broken, "x"), Incoming(fine, "y")])
     assert (report.stored, report.unparsed) == (2, 1)
     first, second = scenario.rows()

@@ -17,7 +17,8 @@ from digest.feedback.store import Filer, Incoming
 from digest.ledger import Delivery, FrozenEdition
 from subscribers.db import Database
 from subscribers.models import Subscriber
-from tests.digest.feedback_scenario import DATA, READERS, scenario_settings, send_scenario
+from tests.helpers import FEEDBACK_DATA as DATA
+from tests.helpers import READERS, scenario_settings, send_scenario
 
 CORPUS: list[dict[str, Any]] = tomllib.loads((DATA / "corpus.toml").read_text("utf-8"))["message"]
 

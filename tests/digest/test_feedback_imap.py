@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -21,26 +20,8 @@ from digest.feedback.store import Filer, utc_now
 from digest.schedule import jobs
 from digest.settings import Settings
 from subscribers.db import Database
-from tests.digest.feedback_scenario import READERS, message_id, scenario_settings, send_scenario
-from tests.digest.test_cli import run
 from tests.dovecot import ImapServer
-
-
-def reader_reply(number: int, serial: int, padding: int = 0) -> bytes:
-    message = EmailMessage()
-    message["From"] = READERS[(number - 1) % len(READERS)]
-    message["To"] = "desk@news.example.org"
-    message["Subject"] = "Re: Executive Summary for November 2nd"
-    message["Message-ID"] = f"<reply-{serial}@mail.example.com>"
-    message["In-Reply-To"] = message_id((number - 1) % len(READERS) + 1)
-    message.set_content(f"Reply number {serial}.\n" + "More words. " * padding)
-    return message.as_bytes()
-
-
-def append_all(imap: ImapServer, messages: list[bytes], folder: str = "INBOX") -> None:
-    with imap.client() as connection:
-        for raw in messages:
-            assert connection.append(folder, None, None, raw)[0] == "OK"
+from tests.helpers import append_all, reader_reply, run, scenario_settings, send_scenario
 
 
 def fetch(db: Database, settings: Settings, url: str) -> FetchReport:

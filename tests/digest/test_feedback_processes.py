@@ -7,14 +7,12 @@ import signal
 import smtplib
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from tests.digest.test_feedback_imap import append_all, reader_reply
 from tests.dovecot import ImapServer
+from tests.helpers import append_all, reader_reply, wait_for
 from tests.mailserver import free_port
 
 DIGEST = [sys.executable, "-c", "from digest.cli.app import main; main()"]
@@ -44,13 +42,6 @@ def _rows(folder: Path) -> list[tuple[str, str]]:
         engine.dispose()
 
 
-def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 40) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def _stop(process: subprocess.Popen[bytes]) -> int:
     process.send_signal(signal.SIGTERM)
     return process.wait(timeout=30)
@@ -70,9 +61,9 @@ def test_digest_run_fetches_the_mailbox_when_it_starts(imap: ImapServer, tmp_pat
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_for(lambda: len(_rows(tmp_path)) == 1, "the first fetch")
+        wait_for(lambda: len(_rows(tmp_path)) == 1, "the first fetch")
         append_all(imap, [reader_reply(2, 2)])
-        _wait_for(lambda: len(_rows(tmp_path)) == 2, "the next poll (every 3 s here)")
+        wait_for(lambda: len(_rows(tmp_path)) == 2, "the next poll (every 3 s here)")
     finally:
         assert _stop(process) == 0, (tmp_path / "run.log").read_text()
     # Nothing was sent from this database, so the replies answer no delivery of ours.
@@ -94,7 +85,7 @@ def test_digest_feedback_listen_receives_mail_from_smtplib(tmp_path: Path) -> No
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_for(lambda: b"accepting mail" in (tmp_path / "listen.log").read_bytes(), "start")
+        wait_for(lambda: b"accepting mail" in (tmp_path / "listen.log").read_bytes(), "start")
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
             client.sendmail(
                 "reader@example.org",

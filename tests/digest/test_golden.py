@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from digest.render.renderer import RenderedEdition
-from tests.conftest import DATA
+from tests.helpers import DATA
 
 GOLDEN = DATA / "golden"
 UPDATE = os.environ.get("DIGEST_UPDATE_GOLDEN") == "1"

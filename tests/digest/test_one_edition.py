@@ -13,8 +13,7 @@ from sqlalchemy import select
 from digest.edition.files import EXAMPLE_EDITION
 from digest.ledger import FrozenEdition
 from subscribers.db import Database
-from tests.digest.test_cli import run
-from tests.digest.test_send import add_subscribers
+from tests.helpers import add_subscribers, run
 from tests.mailserver import SMTPServer, text_part
 from tests.webserver import Site
 

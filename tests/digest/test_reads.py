@@ -16,7 +16,7 @@ from digest.edition.model import Read
 from digest.errors import ReadError
 from digest.settings import ReadsSettings, Settings
 from subscribers.db import Database
-from tests.digest.test_cli import run
+from tests.helpers import run
 from tests.webserver import Site
 
 NOW = datetime(2017, 11, 2, 6, 0, tzinfo=UTC)
@@ -41,7 +41,7 @@ def test_page_title_is_fetched_and_failures_are_clear(site: Site) -> None:
     with pytest.raises(ReadError, match="answered 404"):
         page_title(site.base + "/missing", 2)
     with pytest.raises(ReadError, match=r"did not answer within 0\.3 s"):
-        page_title(site.slow("/slow", 2), 0.3)
+        page_title(site.slow("/slow"), 0.3)
     with pytest.raises(ReadError, match="has no title"):
         page_title(site.page("/bare", "<html><body>hi</body></html>"), 2)
 
@@ -96,7 +96,7 @@ def test_feeds_broken_and_slow_ones_reported_and_the_cap_applied(db: Database, s
     """A good feed's new entries are used; broken XML and a timeout are reported, not fatal."""
     good = site.page("/bookmarks.xml", RSS, kind="application/rss+xml")
     broken = site.page("/broken.xml", "<rss><channel><item><title>oops</ti", kind="text/xml")
-    slow = site.slow("/slow.xml", 2)
+    slow = site.slow("/slow.xml")
     settings = ReadsSettings(feeds=[broken, slow, good], max_reads=2, fetch_timeout_seconds=0.5)
     with db.transaction() as session:
         reads.queue(session, Read("Queued by an editor", "https://example.org/editor"), NOW)
@@ -125,7 +125,7 @@ def test_assembly_adds_reads_to_the_edition_file(db: Database, tmp_path: Path) -
     """The day's file plus queued reads; no file or an invalid one says why, naming the file."""
     editions = tmp_path / "editions"
     editions.mkdir()
-    settings = Settings(editions_dir=editions, reads={"max_reads": 6})
+    settings = Settings(editions_dir=editions, reads=ReadsSettings(max_reads=6))
     with db.transaction() as session:
         missing = assemble(session, settings, date(2017, 11, 2), NOW)
     assert missing.edition is None and missing.reason and "digest new 2017-11-02" in missing.reason

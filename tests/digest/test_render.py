@@ -14,7 +14,7 @@ from digest.render.plaintext import markdown_block, markdown_inline
 from digest.render.renderer import RenderedEdition, Renderer, personalise, render_edition
 from digest.render.templating import default_templates_dir
 from digest.settings import Publication
-from tests.conftest import edition_text
+from tests.helpers import edition_text
 
 
 def visible(html: str) -> str:

@@ -8,9 +8,8 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,9 +18,8 @@ import pytest
 
 from digest.database import open_database
 from digest.edition.files import EXAMPLE_EDITION
-from tests.conftest import need_service
 from tests.databases import fresh_postgres
-from tests.digest.test_send import add_subscribers
+from tests.helpers import add_subscribers, need_service, wait_for
 from tests.mailserver import SMTPServer
 
 READERS = ["ann@example.org", "bo@example.org", "cy@example.org"]
@@ -47,13 +45,6 @@ def _service(folder: Path, env: dict[str, str], name: str) -> subprocess.Popen[b
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-
-
-def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 40) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def _received(outbox: Path) -> Counter[tuple[str, str]]:
@@ -86,10 +77,10 @@ def test_standby_takes_over_after_sigkill_and_nobody_gets_two(
             "DIGEST_EDITIONS_DIR": str(editions),
         }
         first = _service(tmp_path, env, "first")
-        _wait_for(lambda: "scheduling:" in (tmp_path / "first.log").read_text(), "the leader")
+        wait_for(lambda: "scheduling:" in (tmp_path / "first.log").read_text(), "the leader")
         second = _service(tmp_path, env, "second")
         try:
-            _wait_for(lambda: "standing by" in (tmp_path / "second.log").read_text(), "standby")
+            wait_for(lambda: "standing by" in (tmp_path / "second.log").read_text(), "standby")
             outbox = tmp_path / "outbox"
 
             def schedule(day: str, seconds: int) -> None:
@@ -113,19 +104,20 @@ def test_standby_takes_over_after_sigkill_and_nobody_gets_two(
                 assert done.returncode == 0, done.stderr
 
             schedule("2017-11-02", 6)
-            _wait_for(lambda: sum(_received(outbox).values()) >= 3, "the first edition")
+            wait_for(lambda: sum(_received(outbox).values()) >= 3, "the first edition")
             os.kill(first.pid, signal.SIGKILL)
             first.wait()
             schedule("2017-11-03", 6)
-            _wait_for(lambda: sum(_received(outbox).values()) >= 6, "the second edition", 60)
-            time.sleep(1)  # nothing more may arrive
+            wait_for(lambda: sum(_received(outbox).values()) >= 6, "the second edition")
+            # Both services gone (the first killed, the second stopped): nothing more can
+            # arrive in the outbox, which they write themselves, so what is there is final.
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=15) == 0
             received = _received(outbox)
             assert received == Counter(
                 (reader, f"<{day}") for reader in READERS for day in ("20171102", "20171103")
             )
             assert "scheduling:" in (tmp_path / "second.log").read_text()  # it took over
-            second.send_signal(signal.SIGTERM)
-            assert second.wait(timeout=15) == 0
             assert "stopping" in (tmp_path / "second.log").read_text()
         finally:
             for process in (first, second):
@@ -156,7 +148,7 @@ def test_sigterm_mid_send_stops_cleanly_and_the_next_start_finishes_it(
     }
     first = _service(tmp_path, env, "first")
     try:
-        _wait_for(lambda: "scheduling:" in (tmp_path / "first.log").read_text(), "the service")
+        wait_for(lambda: "scheduling:" in (tmp_path / "first.log").read_text(), "the service")
         at = (datetime.now(UTC) + timedelta(seconds=6)).isoformat(timespec="seconds")
         subprocess.run(
             [
@@ -173,20 +165,23 @@ def test_sigterm_mid_send_stops_cleanly_and_the_next_start_finishes_it(
             check=True,
             capture_output=True,
         )
-        _wait_for(lambda: len(smtp_server.inbox.messages) >= 300, "the send to start")
+        wait_for(lambda: len(smtp_server.inbox.messages) >= 300, "the send to start")
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=15) == 0
         stopped_at = len(smtp_server.inbox.messages)
         assert stopped_at < 1500
-        time.sleep(0.5)
+        # The process is gone; once the server has closed its connections nothing more
+        # of it can be delivered, so a message the server finishes after the exit shows.
+        wait_for(lambda: smtp_server.inbox.open_sessions == 0, "its connections to close")
         assert len(smtp_server.inbox.messages) == stopped_at  # nothing after the stop
         second = _service(tmp_path, env, "second")
         try:
-            _wait_for(lambda: len(smtp_server.inbox.messages) >= 1500, "the rest", 120)
-            time.sleep(1)
+            wait_for(lambda: len(smtp_server.inbox.messages) >= 1500, "the rest", 120)
         finally:
             second.send_signal(signal.SIGTERM)
             second.wait(timeout=15)
+        # Stopped, connections closed: the count below is final (a double would show).
+        wait_for(lambda: smtp_server.inbox.open_sessions == 0, "its connections to close")
         received = Counter(r for m in smtp_server.inbox.messages for r in m.recipients)
         assert set(received) == set(readers) and max(received.values()) == 1
         assert "resuming the unfinished send of 2017-11-02" in (tmp_path / "second.log").read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,9 +17,7 @@ from digest.schedule import jobs
 from digest.schedule.scheduler import ScheduleError, daily_trigger, parse_at
 from digest.settings import ScheduleSettings
 from subscribers.db import Database
-from tests.digest.test_cli import run
-from tests.digest.test_cli_send import desk  # noqa: F401
-from tests.digest.test_send import add_subscribers
+from tests.helpers import add_subscribers, run
 from tests.mailserver import SMTPServer, text_part
 from tests.webserver import Site
 
@@ -63,7 +62,7 @@ def test_daily_job_fires_at_seven_local_across_dst(after: datetime, expected: da
 
 
 @pytest.fixture
-def newsroom(desk: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: F811
+def newsroom(desk: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The send tests' desk, with a secret and an editor to tell."""
     monkeypatch.setenv("DIGEST_SECRET_KEY", "schedule-tests-secret-0123")
     monkeypatch.setenv("DIGEST_SCHEDULE__EDITORS", '["desk@news.example.org"]')
@@ -254,10 +253,13 @@ def test_commands_never_run_or_drop_a_due_job(
     ):
         past = datetime.now(UTC) - timedelta(minutes=5)
         add_send(jobs_, date(2017, 11, 2), "2017-11-02", past, None)
+    threads = set(threading.enumerate())
     for _ in range(2):
         code, out, _ = run(["schedule", "list", "--format", "json"], capsys)
         assert code == 0 and [job["id"] for job in json.loads(out)] == ["send-2017-11-02"]
-    time.sleep(0.5)
+    # Nothing can send later: the commands left no thread behind and no SMTP connection open.
+    assert set(threading.enumerate()) <= threads
+    assert smtp_server.inbox.open_sessions == 0 and smtp_server.inbox.mails == 0
     assert smtp_server.inbox.messages == []
 
 
@@ -270,7 +272,7 @@ def test_broken_and_slow_feeds_are_told_to_editors_and_the_edition_still_goes(
 ) -> None:
     """Feed trouble at 07:00 doesn't stop the edition; the editors get what went wrong."""
     broken = site.page("/broken.xml", "<rss><channel><item><title>x</ti", kind="text/xml")
-    slow = site.slow("/slow.xml", 2)
+    slow = site.slow("/slow.xml")
     monkeypatch.setenv("DIGEST_READS__FEEDS", json.dumps([broken, slow]))
     monkeypatch.setenv("DIGEST_READS__FETCH_TIMEOUT_SECONDS", "0.5")
     add_subscribers(db, newsroom, ["ann@example.org"])

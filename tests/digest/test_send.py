@@ -10,21 +10,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from pydantic import SecretStr
 
 from digest import ledger
 from digest.edition.files import EXAMPLE_EDITION
-from digest.ledger import Delivery, DeliveryStatus
+from digest.ledger import DeliveryStatus, Recipient
+from digest.send.compose import Composed
 from digest.send.links import Links
 from digest.send.publish import freeze_source, plan_send
 from digest.send.sender import SendResult
-from digest.settings import Settings
+from digest.settings import DeliverySettings, Settings, WebSettings
 from subscribers import audience
 from subscribers.csv_import import import_csv
 from subscribers.db import Database
 from subscribers.models import Status
 from subscribers.tokens import Signer
-from tests.databases import Clock
+from tests.helpers import Clock, add_subscribers, deliveries
 from tests.mailserver import SMTPServer, text_part
 
 SECRET = "send-tests-secret-0123456789"
@@ -40,26 +41,19 @@ def make_settings(
     return Settings(
         database_url=db_url,
         delivery_url=smtp_server.url,
-        secret_key=SECRET,
+        secret_key=SecretStr(SECRET),
         editions_dir=editions,
-        web={"public_url": "https://list.news.example.org"},
-        delivery={
-            "connections": 2,
-            "batch_size": 20,
-            "retry_base_seconds": 0.05,
-            "retry_max_seconds": 0.2,
-            **delivery,
-        },
+        web=WebSettings(public_url="https://list.news.example.org"),
+        delivery=DeliverySettings.model_validate(
+            {
+                "connections": 2,
+                "batch_size": 20,
+                "retry_base_seconds": 0.05,
+                "retry_max_seconds": 0.2,
+                **delivery,
+            }
+        ),
     )
-
-
-def add_subscribers(
-    db: Database, tmp_path: Path, emails: list[str], confirmed: bool = True
-) -> None:
-    path = tmp_path / f"add-{len(emails)}-{emails[0]}.csv"
-    path.write_text("email,name\n" + "".join(f"{e},\n" for e in emails), encoding="utf-8")
-    report = import_csv(db, path, Clock(), confirmed=confirmed)
-    assert report.rejected == 0
 
 
 def send(
@@ -67,13 +61,6 @@ def send(
 ) -> SendResult:
     frozen = freeze_source(db, settings, source, new_version=options.pop("new_version", False))
     return plan_send(db, settings, frozen.edition, **options).sender.run()
-
-
-def deliveries(db: Database) -> list[Delivery]:
-    with db.transaction() as session:
-        rows = list(session.scalars(select(Delivery).order_by(Delivery.id)))
-        session.expunge_all()
-    return rows
 
 
 def test_every_active_subscriber_gets_exactly_one_message_with_the_right_headers(
@@ -296,10 +283,11 @@ def test_rate_limit_spaces_sends_out() -> None:
     from digest.send.sender import RateLimit
 
     waits: list[float] = []
-    limit = RateLimit(10, sleep=waits.append)
+    limit = RateLimit(10, sleep=waits.append, clock=lambda: 1000.0)
     for _ in range(10):
         limit.wait()
-    # the sleeps are recorded, not slept, so the k-th send waits for slot k
+    # the sleeps are recorded, not slept, and the clock stands still, so the k-th send
+    # waits for slot k however slowly this loop runs
     assert len(waits) == 9
     assert all(abs(wait - 0.1 * (k + 1)) < 0.05 for k, wait in enumerate(waits))
     unlimited: list[float] = []
@@ -308,7 +296,11 @@ def test_rate_limit_spaces_sends_out() -> None:
 
 
 def test_a_crash_inside_a_sender_thread_is_reported_and_leaves_nothing_claimed(
-    db: Database, db_url: str, smtp_server: SMTPServer, tmp_path: Path
+    db: Database,
+    db_url: str,
+    smtp_server: SMTPServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An unexpected error while composing stops the send with a clear error; rows go back."""
     from digest.errors import DigestError
@@ -318,10 +310,10 @@ def test_a_crash_inside_a_sender_thread_is_reported_and_leaves_nothing_claimed(
     frozen = freeze_source(db, settings, "2017-11-02")
     plan = plan_send(db, settings, frozen.edition)
 
-    def broken(*_: object) -> object:
+    def broken(recipient: Recipient, now: datetime) -> Composed:
         raise ValueError("the composer broke")
 
-    plan.sender.composer.compose = broken  # type: ignore[method-assign]
+    monkeypatch.setattr(plan.sender.composer, "compose", broken)
     with pytest.raises(DigestError, match="sending stopped: the composer broke"):
         plan.sender.run()
     with db.transaction() as session:

@@ -15,8 +15,7 @@ from digest.database import open_database
 from digest.edition.files import EXAMPLE_EDITION
 from subscribers.csv_import import import_csv
 from subscribers.db import Database
-from tests.conftest import need_service
-from tests.databases import Clock
+from tests.helpers import Clock, need_service
 from tests.mailserver import SMTPServer
 
 

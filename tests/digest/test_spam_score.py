@@ -7,9 +7,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from digest.cli.demo import send_demo
-from digest.settings import Settings
-from tests.conftest import ARTIFACTS, need_service
+from digest.settings import Settings, WebSettings
+from tests.helpers import ARTIFACTS, need_service
 
 #: SpamAssassin flags mail at 5.0; ours should be nowhere near.
 MAX_SCORE = 1.5
@@ -22,8 +24,8 @@ def test_sent_edition_scores_near_zero(tmp_path: Path) -> None:
         "spamassassin not installed (apt-get install spamassassin)",
     )
     settings = Settings(
-        secret_key="spam-test-secret-0123456789",
-        web={"public_url": "https://list.news.example.org"},
+        secret_key=SecretStr("spam-test-secret-0123456789"),
+        web=WebSettings(public_url="https://list.news.example.org"),
     )
     demo = send_demo(settings, tmp_path / "demo")
     sent, outbox = demo.sent, demo.outbox

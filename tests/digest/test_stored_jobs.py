@@ -25,7 +25,7 @@ from digest.schedule import jobs
 from digest.schedule.scheduler import JOBS_TABLE, add_send, install_daily_jobs, job_store
 from digest.settings import Settings, load_settings
 from subscribers.db import Database
-from tests.digest.test_send import add_subscribers
+from tests.helpers import add_subscribers
 from tests.mailserver import SMTPServer
 
 BEFORE = "0007"  # the last revision whose code stored "digest.jobs:…"

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import time_machine
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import select
 
-from digest.settings import Settings
+from digest.settings import AudienceSettings, Settings, WebSettings
 from digest.web.public import create_app
 from subscribers import audience
 from subscribers.db import Database
@@ -24,9 +25,13 @@ SECRET = "web-tests-secret-0123456789"
 def make_settings(smtp_server: SMTPServer, **overrides: Any) -> Settings:
     return Settings(
         delivery_url=smtp_server.url,
-        secret_key=SECRET,
-        web={"public_url": "https://news.example.org/list", **overrides.pop("web", {})},
-        subscribers={"resend_minutes": 15, **overrides.pop("subscribers", {})},
+        secret_key=SecretStr(SECRET),
+        web=WebSettings.model_validate(
+            {"public_url": "https://news.example.org/list", **overrides.pop("web", {})}
+        ),
+        subscribers=AudienceSettings.model_validate(
+            {"resend_minutes": 15, **overrides.pop("subscribers", {})}
+        ),
         **overrides,
     )
 
