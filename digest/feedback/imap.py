@@ -195,7 +195,8 @@ class Fetcher:
             with self.db.transaction() as session:
                 state = session.get(MailboxState, key)
                 assert state is not None
-                state.last_uid = max(state.last_uid, *safe)
+                # A list, so a batch that failed whole (nothing safe) leaves it where it is.
+                state.last_uid = max([state.last_uid, *safe])
                 state.checked_at = now()
             done += len(batch)
             if progress is not None:

@@ -191,15 +191,20 @@ def _deliver(db: Database, settings: Settings, label: str, edition: FrozenEditio
 def fetch_feedback(config: str | None = None) -> None:
     """Every few minutes: file what reached the contact mailbox (``feedback.imap_url``)."""
     settings = _settings(config)
-    with open_database(settings.database_url) as db:
-        try:
+    try:
+        with open_database(settings.database_url) as db:
             report = Fetcher(db, settings.feedback, Filer(db, settings)).fetch(utc_now)
-        except DigestError as exc:  # the mailbox is down or refuses us: try again next time
-            log.error("feedback fetch failed: %s", exc)
-            return
+    except DigestError as exc:  # the mailbox is down or refuses us: try again next time
+        log.error("feedback fetch failed: %s", exc)
+        return
+    except Exception:  # anything else: logged; the next poll tries again, the service runs on
+        log.exception("feedback fetch failed")
+        return
     filing = report.filing
     for warning in report.warnings:
         log.warning("feedback: %s", warning)
+    for origin, reason in filing.not_stored:  # left unmarked on the server: fetched again
+        log.error("feedback: NOT STORED %s: %s (fetched again next time)", origin, reason)
     if report.fetched or filing.stored:
         log.info(
             "feedback: %d fetched, %d filed (%s), %d duplicates%s",
