@@ -83,6 +83,7 @@ def ours(database: str, port: int, connections: int) -> dict[str, float]:
         delivery_url=f"smtp://127.0.0.1:{port}",
         secret_key="benchmark-secret-0123456789",
         delivery={"connections": connections},
+        web={"public_url": "https://list.news.example.org"},  # SMTP refuses a loopback one
     )
     db = open_database(settings.database_url)
     frozen = freeze_file(db, settings, EXAMPLE_EDITION)

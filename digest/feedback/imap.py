@@ -29,7 +29,7 @@ from imap_tools.errors import ImapToolsError, MailboxLoginError
 from digest.errors import DigestError
 from digest.feedback.models import MailboxState
 from digest.feedback.store import Filer, FilingReport, Incoming
-from digest.settings import FeedbackSettings
+from digest.settings import FeedbackSettings, redact_url
 from subscribers.db import Database
 
 FILED = "$DigestFiled"
@@ -64,7 +64,8 @@ class ImapAddress:
             port, parts = None, urlsplit("")
         if parts.scheme not in ("imap", "imaps") or not parts.hostname:
             raise FetchError(
-                "the IMAP URL must be imaps://user:password@host/FOLDER or imap://… "
+                f"the IMAP URL {redact_url(url)!r} is not usable: write "
+                "imaps://user:password@host/FOLDER or imap://… "
                 "(percent-encode / ? # @ : in the user name or password)"
             )
         return cls(

@@ -41,8 +41,10 @@ def notify_editors(settings: Settings, subject: str, text: str) -> None:
         return
     publication = settings.publication
     now = datetime.now(UTC)
-    try:
-        transport = open_transport(settings.delivery_url, settings.delivery.timeout_seconds)
+    try:  # not open_delivery: no links in it, and it must go even to say web.public_url is wrong
+        transport = open_transport(
+            settings.delivery_url.get_secret_value(), settings.delivery.timeout_seconds
+        )
         try:
             for editor in editors:
                 message = build_message(
