@@ -171,7 +171,7 @@ def settings_for(url: str, work: Path) -> Settings:
 
     return Settings(
         database_url=url,
-        delivery_url=f"maildir:{work / 'outbox'}",
+        delivery_url=SecretStr(f"maildir:{work / 'outbox'}"),
         secret_key=SecretStr(SECRET),
         editions_dir=work / "editions",
     )

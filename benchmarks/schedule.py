@@ -85,6 +85,7 @@ def main() -> None:
             **os.environ,
             "DIGEST_DATABASE_URL": db_url,
             "DIGEST_DELIVERY_URL": f"smtp://127.0.0.1:{port}",
+            "DIGEST_WEB__PUBLIC_URL": "https://list.news.example.org",  # SMTP refuses loopback
             "DIGEST_SECRET_KEY": "benchmark-secret-0123456789",
             "DIGEST_EDITIONS_DIR": str(editions),
         }

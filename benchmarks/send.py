@@ -78,13 +78,14 @@ def ours(database: str, port: int, connections: int) -> dict[str, float]:
     from digest.database import open_database
     from digest.edition.files import EXAMPLE_EDITION
     from digest.send.publish import freeze_file, plan_send
-    from digest.settings import DeliverySettings, Settings
+    from digest.settings import DeliverySettings, Settings, WebSettings
 
     settings = Settings(
         database_url=f"sqlite:///{database}",
-        delivery_url=f"smtp://127.0.0.1:{port}",
+        delivery_url=SecretStr(f"smtp://127.0.0.1:{port}"),
         secret_key=SecretStr("benchmark-secret-0123456789"),
         delivery=DeliverySettings(connections=connections),
+        web=WebSettings(public_url="https://list.news.example.org"),  # SMTP refuses a loopback one
     )
     db = open_database(settings.database_url)
     frozen = freeze_file(db, settings, EXAMPLE_EDITION)

@@ -34,6 +34,25 @@ DEFAULT_CONFIG_FILE = Path("digest.toml")
 _HEX_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
 
 
+def redact_url(url: str) -> str:
+    """``url`` with its password, if any, shown as ``***``: safe in errors, logs and output.
+
+    The one way a URL that may carry a password (``delivery_url``, ``feedback.imap_url``)
+    is ever shown. It works on the text, not on a parse: a password with an unencoded
+    ``/ ? # @`` makes ``urlsplit`` put part of it in the host, port or path. Everything
+    from after the scheme to the last ``@`` is taken as the user info, and everything
+    in it after the first ``:`` as the password.
+    """
+    user_info, at, rest = url.rpartition("@")
+    scheme, separator, user_and_password = user_info.partition("://")
+    if not separator:
+        scheme, separator, user_and_password = user_info.partition(":")
+    user, colon, _password = user_and_password.partition(":")
+    if not at or not colon:
+        return url
+    return f"{scheme}{separator}{user}:***@{rest}"
+
+
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -323,8 +342,8 @@ class Settings(BaseSettings):
         default="sqlite:///digest.db",
         description="sqlite:///path.db (default, in the working directory) or postgresql://…",
     )
-    delivery_url: str = Field(
-        default="maildir:outbox",
+    delivery_url: SecretStr = Field(
+        default=SecretStr("maildir:outbox"),
         description="maildir:///abs/path or maildir:relative/path (an outbox; the default), "
         "smtp://host:port, smtp+starttls://user:pass@host:587, smtps://user:pass@host:465",
     )

@@ -141,7 +141,7 @@ def scenario_settings(tmp_path: Path, db_url: str, **feedback: object) -> Settin
     shutil.copy(EXAMPLE_EDITION, editions / "2017-11-02.md")
     return Settings(
         database_url=db_url,
-        delivery_url=f"maildir:{tmp_path / 'outbox'}",
+        delivery_url=SecretStr(f"maildir:{tmp_path / 'outbox'}"),
         secret_key=SecretStr(FEEDBACK_SECRET),
         editions_dir=editions,
         web=WebSettings(public_url="https://list.news.example.org"),

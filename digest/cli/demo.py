@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from digest.database import open_database
@@ -56,7 +57,7 @@ def send_demo(settings: Settings, folder: Path) -> DemoResult:
     demo = settings.model_copy(
         update={
             "database_url": f"sqlite:///{database}",
-            "delivery_url": f"maildir:{outbox}",
+            "delivery_url": SecretStr(f"maildir:{outbox}"),
             "secret_key_file": folder / "demo.secret",
         }
     )

@@ -29,7 +29,7 @@ from digest.database import open_database
 from digest.edition.files import atomic_output
 from digest.feedback import person
 from digest.send.confirmations import Confirmations, count_due
-from digest.send.transport import Transport, TransportError, open_transport
+from digest.send.transport import Transport, TransportError, open_delivery
 from digest.settings import Settings, load_settings
 from subscribers import audience
 from subscribers.addresses import parse_address
@@ -207,7 +207,7 @@ def _send_due_confirmations(settings: Settings) -> None:
 
 
 def _transport(settings: Settings) -> closing[Transport]:
-    return closing(open_transport(settings.delivery_url))
+    return closing(open_delivery(settings))
 
 
 @app.command()

@@ -29,7 +29,7 @@ from imap_tools.errors import ImapToolsError, MailboxLoginError
 from digest.errors import DigestError
 from digest.feedback.models import MailboxState
 from digest.feedback.store import Filer, FilingReport, Incoming
-from digest.settings import FeedbackSettings
+from digest.settings import FeedbackSettings, redact_url
 from subscribers.db import Database
 
 FILED = "$DigestFiled"
@@ -64,7 +64,8 @@ class ImapAddress:
             port, parts = None, urlsplit("")
         if parts.scheme not in ("imap", "imaps") or not parts.hostname:
             raise FetchError(
-                "the IMAP URL must be imaps://user:password@host/FOLDER or imap://… "
+                f"the IMAP URL {redact_url(url)!r} is not usable: write "
+                "imaps://user:password@host/FOLDER or imap://… "
                 "(percent-encode / ? # @ : in the user name or password)"
             )
         return cls(
@@ -195,7 +196,8 @@ class Fetcher:
             with self.db.transaction() as session:
                 state = session.get(MailboxState, key)
                 assert state is not None
-                state.last_uid = max(state.last_uid, *safe)
+                # A list, so a batch that failed whole (nothing safe) leaves it where it is.
+                state.last_uid = max([state.last_uid, *safe])
                 state.checked_at = now()
             done += len(batch)
             if progress is not None:

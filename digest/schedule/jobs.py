@@ -41,8 +41,10 @@ def notify_editors(settings: Settings, subject: str, text: str) -> None:
         return
     publication = settings.publication
     now = datetime.now(UTC)
-    try:
-        transport = open_transport(settings.delivery_url, settings.delivery.timeout_seconds)
+    try:  # not open_delivery: no links in it, and it must go even to say web.public_url is wrong
+        transport = open_transport(
+            settings.delivery_url.get_secret_value(), settings.delivery.timeout_seconds
+        )
         try:
             for editor in editors:
                 message = build_message(
@@ -188,15 +190,20 @@ def _deliver(db: Database, settings: Settings, label: str, edition: FrozenEditio
 def fetch_feedback(config: str | None = None) -> None:
     """Every few minutes: file what reached the contact mailbox (``feedback.imap_url``)."""
     settings = _settings(config)
-    with open_database(settings.database_url) as db:
-        try:
+    try:
+        with open_database(settings.database_url) as db:
             report = Fetcher(db, settings.feedback, Filer(db, settings)).fetch(utc_now)
-        except DigestError as exc:  # the mailbox is down or refuses us: try again next time
-            log.error("feedback fetch failed: %s", exc)
-            return
+    except DigestError as exc:  # the mailbox is down or refuses us: try again next time
+        log.error("feedback fetch failed: %s", exc)
+        return
+    except Exception:  # anything else: logged; the next poll tries again, the service runs on
+        log.exception("feedback fetch failed")
+        return
     filing = report.filing
     for warning in report.warnings:
         log.warning("feedback: %s", warning)
+    for origin, reason in filing.not_stored:  # left unmarked on the server: fetched again
+        log.error("feedback: NOT STORED %s: %s (fetched again next time)", origin, reason)
     if report.fetched or filing.stored:
         log.info(
             "feedback: %d fetched, %d filed (%s), %d duplicates%s",

@@ -1,19 +1,14 @@
 """The public links in emails: confirm and unsubscribe, signed per subscriber.
 
-The signing secret is ``secret_key`` when set (set it, identically, on every
-machine that serves links). Otherwise one is generated on first use and kept in
-``secret_key_file`` (mode 0600), so links keep working across restarts of a
-single-machine install.
+The signing secret comes from :mod:`digest.send.secret`.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from digest.errors import ConfigError
+from digest.send.secret import signing_secret
 from digest.settings import Settings
 from subscribers.errors import TokenError
 from subscribers.models import Subscriber
@@ -35,34 +30,6 @@ def bounce_mailbox(settings: Settings) -> tuple[str, str]:
     """(local part, domain) of the envelope sender; VERP tokens go after a ``+``."""
     domain = split_address(settings.publication.sender_email)[1]
     return split_address(settings.delivery.bounce_address or f"bounces@{domain}")
-
-
-def signing_secret(settings: Settings) -> str:
-    if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value()
-    return _secret_from_file(settings.secret_key_file)
-
-
-def _secret_from_file(path: Path) -> str:
-    try:
-        secret = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        secret = secrets.token_urlsafe(32)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first: use theirs
-            return _secret_from_file(path)
-        except OSError as exc:
-            raise ConfigError(f"cannot create the secret key file {path}: {exc.strerror}") from exc
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(secret + "\n")
-        return secret
-    except OSError as exc:
-        raise ConfigError(f"cannot read the secret key file {path}: {exc.strerror}") from exc
-    if len(secret) < 16:
-        raise ConfigError(f"the secret key in {path} is shorter than 16 characters")
-    return secret
 
 
 @dataclass(frozen=True)

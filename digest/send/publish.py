@@ -23,7 +23,7 @@ from digest.render.renderer import Renderer, render_edition
 from digest.send.compose import EditionComposer
 from digest.send.links import Links
 from digest.send.sender import Sender
-from digest.send.transport import Transport, open_transport
+from digest.send.transport import Transport, open_delivery
 from digest.settings import Settings
 from subscribers.db import Database
 
@@ -158,7 +158,7 @@ def plan_send(
     composer = EditionComposer(frozen, settings, Links.from_settings(settings))
 
     def factory() -> Transport:
-        return open_transport(settings.delivery_url, delivery.timeout_seconds)
+        return open_delivery(settings)
 
     probe = (transport_factory or factory)()
     description = probe.description
@@ -197,7 +197,7 @@ def send_drafts(
 ) -> tuple[str, list[str]]:
     """Send ``edition`` as it is now to each address, ``prefix`` before the subject."""
     composer = draft_composer(settings, edition)
-    transport = open_transport(settings.delivery_url, settings.delivery.timeout_seconds)
+    transport = open_delivery(settings)
     replies = []
     try:
         for address in to:

@@ -8,10 +8,16 @@
 
 Every transport has one method that sends, :meth:`Transport.send`; failures
 raise :class:`TransportError`, which says whether trying later may help.
+
+The URL may carry a password: no message shows it except through
+:func:`digest.settings.redact_url`. Mail to readers is opened with
+:func:`open_delivery`, which also refuses SMTP while ``web.public_url`` is a
+loopback address.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import mailbox
 import smtplib
 import ssl
@@ -22,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 from digest.errors import DigestError
 from digest.send.message import needs_smtputf8
+from digest.settings import Settings, redact_url
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -227,30 +234,39 @@ def _text(reply: bytes | str) -> str:
 
 
 _SMTP_SCHEMES = {"smtp": ("none", 25), "smtp+starttls": ("starttls", 587), "smtps": ("tls", 465)}
+_ENCODE = "percent-encode / ? # @ : in the user name or password"
 
 
 def open_transport(url: str, timeout: float = DEFAULT_TIMEOUT) -> Transport:
-    """The transport ``url`` names; a clear ``TransportError`` if it names none."""
-    parts = urlsplit(url)
+    """The transport ``url`` names; a clear ``TransportError`` if it names none.
+
+    Errors show the URL through :func:`redact_url` only: it may carry a password.
+    """
+    shown = repr(redact_url(url))
+    try:
+        parts = urlsplit(url)
+        port = parts.port if parts.scheme in _SMTP_SCHEMES else None
+    except ValueError:  # its message would quote part of the URL, perhaps of the password
+        raise TransportError(
+            f"delivery URL {shown} is malformed: the port must be a number from 1 to 65535 "
+            f"({_ENCODE})"
+        ) from None
     if parts.scheme == "maildir":
         path = unquote(parts.path) if not parts.netloc else None
         if not path:
             raise TransportError(
-                f"delivery URL {url!r}: write maildir:relative/path or maildir:///absolute/path"
+                f"delivery URL {shown}: write maildir:relative/path or maildir:///absolute/path"
             )
         return MaildirTransport(Path(path))
     if parts.scheme in _SMTP_SCHEMES:
         security, default_port = _SMTP_SCHEMES[parts.scheme]
-        try:
-            port = parts.port or default_port
-        except ValueError as exc:
-            raise TransportError(f"delivery URL {url!r}: {exc}") from exc
-        if not parts.hostname:
-            raise TransportError(f"delivery URL {url!r} names no host")
+        if not parts.hostname or "@" in parts.path + parts.query + parts.fragment:
+            # "@" after the host: a password with an unencoded character, split wrongly
+            raise TransportError(f"delivery URL {shown} names no usable host ({_ENCODE})")
         return SMTPTransport(
             SMTPTarget(
                 parts.hostname,
-                port,
+                port or default_port,
                 security,
                 unquote(parts.username) if parts.username else None,
                 unquote(parts.password) if parts.password else None,
@@ -258,6 +274,43 @@ def open_transport(url: str, timeout: float = DEFAULT_TIMEOUT) -> Transport:
             timeout,
         )
     raise TransportError(
-        f"delivery URL {url!r} is not supported: use maildir:outbox, maildir:///path, "
+        f"delivery URL {shown} is not supported: use maildir:outbox, maildir:///path, "
         "smtp://host:port, smtp+starttls://… or smtps://…"
     )
+
+
+def open_delivery(settings: Settings) -> Transport:
+    """The transport for mail to readers (editions, tests, drafts, confirmations).
+
+    Every such message carries confirm or unsubscribe links under ``web.public_url``;
+    while that is a loopback address they lead nowhere, so real mail (SMTP) is
+    refused. A Maildir outbox (the default, for the demo and trials) is not.
+    """
+    transport = open_transport(
+        settings.delivery_url.get_secret_value(), settings.delivery.timeout_seconds
+    )
+    public_url = settings.web.public_url
+    if isinstance(transport, SMTPTransport) and is_loopback_url(public_url):
+        transport.close()
+        raise TransportError(
+            f"not sending over SMTP: web.public_url is {public_url}, a loopback address, so "
+            "the confirm and unsubscribe links in every email would lead nowhere. Set "
+            "web.public_url in digest.toml (or DIGEST_WEB__PUBLIC_URL) to the address where "
+            "readers reach `digest serve`, such as https://news.example.org/list.",
+            permanent=True,
+        )
+    return transport
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url``'s host is this machine only: localhost, 127.0.0.0/8, ::1 (or 0.0.0.0)."""
+    host = (urlsplit(url).hostname or "").rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):  # urlsplit lowercases it
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified

@@ -27,7 +27,7 @@ from starlette.middleware.base import RequestResponseEndpoint
 
 from digest.render.templating import make_environment, render_template
 from digest.send.confirmations import Confirmations
-from digest.send.transport import TransportError, open_transport
+from digest.send.transport import TransportError, open_delivery
 from digest.settings import Settings
 from digest.web.ratelimit import RateLimiter
 from subscribers import audience
@@ -74,7 +74,7 @@ class PublicSite:
     def send_confirmation(self, subscriber_id: int) -> None:
         """Background task: send if still due; failures are logged, the row stays unsent."""
         try:
-            transport = open_transport(self.settings.delivery_url)
+            transport = open_delivery(self.settings)
             try:
                 self.confirmations.send_one(self.db, transport, subscriber_id)
             finally:

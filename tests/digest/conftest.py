@@ -44,6 +44,7 @@ def desk(
     shutil.copy(EXAMPLE_EDITION, clean_env / "editions" / "2017-11-02.md")
     monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
     monkeypatch.setenv("DIGEST_DELIVERY_URL", smtp_server.url)
+    monkeypatch.setenv("DIGEST_WEB__PUBLIC_URL", "https://list.news.example.org")  # not loopback
     monkeypatch.setenv("DIGEST_DELIVERY__RETRY_BASE_SECONDS", "0.05")
     monkeypatch.setenv("DIGEST_DELIVERY__RETRY_MAX_SECONDS", "0.1")
     return clean_env

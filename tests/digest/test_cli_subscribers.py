@@ -111,6 +111,7 @@ def test_confirmations_resume_after_the_mail_server_was_down(
 ) -> None:
     """No server: a clear error and nothing marked sent; once it is up, all go out once."""
     monkeypatch.setenv("DIGEST_DELIVERY_URL", f"smtp://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("DIGEST_WEB__PUBLIC_URL", "https://list.news.example.org")  # not loopback
     (here / "list.csv").write_text("email\na@example.org\nb@example.org\n")
     code, out, err = run(["subscribers", "import", "list.csv"], capsys)
     assert code == 1 and "2 rows: 2 added" in out

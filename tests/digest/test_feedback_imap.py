@@ -21,7 +21,14 @@ from digest.schedule import jobs
 from digest.settings import Settings
 from subscribers.db import Database
 from tests.dovecot import ImapServer
-from tests.helpers import append_all, reader_reply, run, scenario_settings, send_scenario
+from tests.helpers import (
+    FEEDBACK_SECRET,
+    append_all,
+    reader_reply,
+    run,
+    scenario_settings,
+    send_scenario,
+)
 
 
 def fetch(db: Database, settings: Settings, url: str) -> FetchReport:
@@ -214,4 +221,42 @@ def test_a_message_that_could_not_be_stored_is_fetched_again(
     monkeypatch.undo()
     again = fetch(db, settings, imap.url())
     assert (again.fetched, again.filing.stored) == (1, 1)  # the flagged third is skipped
+    assert len(stored(db)) == 3 and all(FILED in f for f in imap.flags().values())
+
+
+def test_a_batch_that_fails_whole_is_reported_and_fetched_again(
+    imap: ImapServer,
+    db: Database,
+    db_url: str,
+    clean_env: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When no message of a batch can be stored, `digest feedback fetch` and the
+    scheduler's job report each one (no TypeError from the read position), mark none
+    and keep the read position; the next fetch stores them all."""
+    settings = scenario_settings(clean_env, db_url)
+    send_scenario(db, settings, clean_env)
+    append_all(imap, [reader_reply(n, n) for n in (1, 2, 3)])
+
+    def insert(self: Filer, session: Any, rows: list[Any]) -> Any:
+        raise OSError("simulated database outage")
+
+    monkeypatch.setattr(Filer, "_insert", insert)
+    monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
+    monkeypatch.setenv("DIGEST_SECRET_KEY", FEEDBACK_SECRET)
+    monkeypatch.setenv("DIGEST_FEEDBACK__IMAP_URL", imap.url())
+    code, out, err = run(["feedback", "fetch"], capsys)
+    assert code == 1 and "3 new" in out
+    assert err.count("NOT STORED") == 3 and "simulated database outage" in err
+    jobs.fetch_feedback()  # the same through `digest run`: logged, not raised
+    assert caplog.text.count("NOT STORED") == 3 and "fetched again next time" in caplog.text
+    assert not any(FILED in flags for flags in imap.flags().values())
+    with db.transaction() as session:
+        [state] = session.scalars(select(MailboxState))
+        assert state.last_uid == 0
+    monkeypatch.undo()
+    again = fetch(db, settings, imap.url())
+    assert (again.fetched, again.filing.stored, again.filing.not_stored) == (3, 3, [])
     assert len(stored(db)) == 3 and all(FILED in f for f in imap.flags().values())

@@ -39,6 +39,7 @@ def desk(
     feed = site.page("/feed.xml", FEED, kind="application/rss+xml")
     monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
     monkeypatch.setenv("DIGEST_DELIVERY_URL", smtp_server.url)
+    monkeypatch.setenv("DIGEST_WEB__PUBLIC_URL", "https://list.news.example.org")  # not loopback
     monkeypatch.setenv("DIGEST_READS__FEEDS", json.dumps([feed]))
     return clean_env
 

@@ -142,6 +142,7 @@ def test_sigterm_mid_send_stops_cleanly_and_the_next_start_finishes_it(
         **os.environ,
         "DIGEST_DATABASE_URL": db_url,
         "DIGEST_DELIVERY_URL": smtp_server.url,
+        "DIGEST_WEB__PUBLIC_URL": "https://list.news.example.org",  # SMTP needs a real one
         "DIGEST_SECRET_KEY": "run-tests-secret-0123456789",
         "DIGEST_EDITIONS_DIR": str(editions),
         "DIGEST_DELIVERY__CONNECTIONS": "2",

@@ -40,7 +40,7 @@ def make_settings(
         shutil.copy(EXAMPLE_EDITION, editions / "2017-11-02.md")
     return Settings(
         database_url=db_url,
-        delivery_url=smtp_server.url,
+        delivery_url=SecretStr(smtp_server.url),
         secret_key=SecretStr(SECRET),
         editions_dir=editions,
         web=WebSettings(public_url="https://list.news.example.org"),

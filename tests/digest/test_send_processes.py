@@ -29,6 +29,7 @@ def _environment(
         **os.environ,
         "DIGEST_DATABASE_URL": db_url,
         "DIGEST_DELIVERY_URL": smtp_server.url,
+        "DIGEST_WEB__PUBLIC_URL": "https://list.news.example.org",  # SMTP needs a real one
         "DIGEST_SECRET_KEY": "process-tests-secret-012345",
         "DIGEST_EDITIONS_DIR": str(editions),
         "DIGEST_DELIVERY__CONNECTIONS": str(connections),

@@ -72,6 +72,7 @@ def before_the_move(
     shutil.copy(EXAMPLE_EDITION, clean_env / "editions" / f"{DAY.isoformat()}.md")
     monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
     monkeypatch.setenv("DIGEST_DELIVERY_URL", smtp_server.url)
+    monkeypatch.setenv("DIGEST_WEB__PUBLIC_URL", "https://list.news.example.org")  # not loopback
     monkeypatch.setenv("DIGEST_SECRET_KEY", "stored-jobs-tests-secret-0123")
     monkeypatch.setenv("DIGEST_SCHEDULE__POLICY", "approval")
     database = open_database(db_url, apply_migrations=False)

@@ -24,7 +24,7 @@ SECRET = "web-tests-secret-0123456789"
 
 def make_settings(smtp_server: SMTPServer, **overrides: Any) -> Settings:
     return Settings(
-        delivery_url=smtp_server.url,
+        delivery_url=SecretStr(smtp_server.url),
         secret_key=SecretStr(SECRET),
         web=WebSettings.model_validate(
             {"public_url": "https://news.example.org/list", **overrides.pop("web", {})}
