@@ -1,8 +1,10 @@
 """Render an edition once: Jinja2 → MJML → mjml-python → premailer → HTML, plus a text twin.
 
 The output keeps per-recipient ``[[placeholders]]`` (see ``digest.render.placeholders``)
-for the sending step to fill. Each stage is a public function so that the
-benchmark can time them apart; :func:`render_edition` runs them all.
+for the sending step to fill; only the templates' ``recipient.*`` become one, never
+content, because the guard runs on the finished output. Each stage is a public
+function so that the benchmark can time them apart; :func:`render_edition` runs
+them all.
 """
 
 from __future__ import annotations
@@ -75,11 +77,11 @@ class Renderer:
 
 
 def _inline_html(source: str) -> Markup:
-    return Markup(_markdown.renderInline(placeholders.neutralise(source)))
+    return Markup(_markdown.renderInline(source))
 
 
 def _block_html(source: str) -> Markup:
-    return Markup(_markdown.render(placeholders.neutralise(source)))
+    return Markup(_markdown.render(source))
 
 
 def count_words(edition: Edition) -> int:
@@ -93,15 +95,25 @@ def count_words(edition: Edition) -> int:
     return sum(word_count(part) for part in parts)
 
 
-def build_context(edition: Edition, publication: Publication, words: int) -> dict[str, object]:
-    """The values both templates see; HTML pieces are ``Markup``, text pieces are ``str``."""
+def build_context(
+    edition: Edition,
+    publication: Publication,
+    words: int,
+    fields: placeholders.TemplateFields | None = None,
+) -> dict[str, object]:
+    """The values both templates see; HTML pieces are ``Markup``, text pieces are ``str``.
+
+    Content goes in as written: placeholders it spells are neutralised in the
+    finished output (``fields.finish``), where no Markdown escape is left to undo it.
+    """
+    fields = fields or placeholders.TemplateFields.draw(placeholders.EDITION_FIELDS)
     minutes = reading_minutes(words)
     links = LinkList()
     sections = []
     for section in edition.sections:
         start = len(links.urls)
-        headline_text = markdown_inline(placeholders.neutralise(section.headline))
-        body_text = markdown_block(placeholders.neutralise(section.body), links)
+        headline_text = markdown_inline(section.headline)
+        body_text = markdown_block(section.body, links)
         sections.append(
             {
                 "headline_html": _inline_html(section.headline),
@@ -113,27 +125,27 @@ def build_context(edition: Edition, publication: Publication, words: int) -> dic
         )
     reads = [
         {
-            "title": placeholders.neutralise(read.title),
-            "url": read.url,
-            "source": placeholders.neutralise(read.source or ""),
-            "note": placeholders.neutralise(read.note or ""),
+            "title": read.title,
+            "url": placeholders.guard_url(read.url),  # still a working link
+            "source": read.source or "",
+            "note": read.note or "",
         }
         for read in edition.reads
     ]
     return {
         "publication": publication,
         "edition": edition,
-        "title": placeholders.neutralise(edition.title),
-        "subject": placeholders.neutralise(edition.subject),
+        "title": edition.title,
+        "subject": edition.subject,
         "summary_html": _inline_html(edition.summary),
-        "summary_text": markdown_inline(placeholders.neutralise(edition.summary)),
+        "summary_text": markdown_inline(edition.summary),
         "published": ap_date(edition.date),
         "read_time": minutes_phrase(minutes),
         "words": words,
         "minutes": minutes,
         "sections": sections,
         "reads": reads,
-        "recipient": placeholders.markers(),
+        "recipient": fields.tokens(),
     }
 
 
@@ -191,9 +203,10 @@ def render_edition(
 ) -> RenderedEdition:
     """Render ``edition`` to HTML and text; refuse HTML over the size limit unless allowed."""
     words = count_words(edition)
-    context = build_context(edition, renderer.publication, words)
-    html = inline_css(compile_mjml(render_mjml_source(renderer, context)))
-    text = render_text(renderer, context)
+    fields = placeholders.TemplateFields.draw(placeholders.EDITION_FIELDS)
+    context = build_context(edition, renderer.publication, words, fields)
+    html = fields.finish(inline_css(compile_mjml(render_mjml_source(renderer, context))))
+    text = fields.finish(render_text(renderer, context))
     rendered = RenderedEdition(
         subject=placeholders.neutralise(edition.subject),
         html=html,
@@ -225,12 +238,13 @@ def render_email(
     ``required`` is the placeholder the email is for (its link); a template
     without it is refused.
     """
-    full = {"publication": renderer.publication, "recipient": placeholders.markers(), **context}
+    fields = placeholders.TemplateFields.draw()
+    full = {"publication": renderer.publication, "recipient": fields.tokens(), **context}
     html_template, text_template = f"email/{name}.mjml.j2", f"email/{name}.txt.j2"
-    html = inline_css(
-        compile_mjml(render_mjml_source(renderer, full, html_template), html_template)
+    html = fields.finish(
+        inline_css(compile_mjml(render_mjml_source(renderer, full, html_template), html_template))
     )
-    text = render_text(renderer, full, text_template)
+    text = fields.finish(render_text(renderer, full, text_template))
     for body, template in ((html, html_template), (text, text_template)):
         if required not in _fields(body, template):
             raise TemplateError(f"{template} must contain {{{{ recipient.{required} }}}}")
