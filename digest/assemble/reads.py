@@ -22,17 +22,13 @@ from sqlalchemy import Date, Index, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from digest.edition.model import Read
-from digest.errors import DigestError
+from digest.errors import ReadError
 from digest.render.check import normalise_url
 from digest.settings import ReadsSettings
 from subscribers.models import Base, UTCDateTime
 
 MAX_PAGE_BYTES = 1_000_000
 USER_AGENT = "digest-publisher (reads fetcher)"
-
-
-class ReadError(DigestError):
-    """A read's page or a feed could not be fetched or understood."""
 
 
 class QueuedRead(Base):

@@ -14,13 +14,13 @@ from rich.table import Table
 
 from digest.assemble import reads as reads_store
 from digest.assemble.day import assemble, edition_path
-from digest.assemble.reads import ReadError, gather, page_title
+from digest.assemble.reads import gather, page_title
 from digest.cli.options import ConfigOption, console
 from digest.database import open_database
 from digest.edition.files import write_atomic
 from digest.edition.model import Read, default_title
 from digest.edition.parse import parse_date
-from digest.errors import DigestError
+from digest.errors import DigestError, ReadError
 from digest.settings import Settings, load_settings
 
 app = typer.Typer(help="Recommended reads for the next edition.", no_args_is_help=True)

@@ -21,11 +21,11 @@ from rich.table import Table
 from digest import ledger
 from digest.cli.options import ConfigOption, console
 from digest.database import open_database
-from digest.errors import DigestError
+from digest.errors import EditionPausedError, SendPaused
 from digest.feedback.query import counts_for_edition
 from digest.ledger import DeliveryStatus, FrozenEdition
 from digest.send.publish import freeze_source, frozen_for, plan_send, send_test
-from digest.send.sender import EditionPausedError, SendResult, Tally, set_paused
+from digest.send.sender import SendResult, Tally, set_paused
 from digest.settings import Settings, load_settings
 from subscribers.addresses import parse_address
 from subscribers.db import Database
@@ -38,10 +38,6 @@ SourceArgument = Annotated[
 class StatusFormat(StrEnum):
     table = "table"
     json = "json"
-
-
-class SendPaused(DigestError):
-    """The send stopped itself after too many failures in a row."""
 
 
 def send(

@@ -25,8 +25,9 @@ from sqlalchemy import select
 from digest.cli.options import ConfigOption, ListFormat, console
 from digest.database import open_database
 from digest.edition.files import atomic_output
+from digest.errors import TransportError
 from digest.send.confirmations import Confirmations, count_due
-from digest.send.transport import Transport, TransportError, open_transport
+from digest.send.transport import Transport, open_transport
 from digest.settings import Settings, load_settings
 from subscribers import audience
 from subscribers.addresses import parse_address

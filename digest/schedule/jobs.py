@@ -15,13 +15,13 @@ from pathlib import Path
 from digest import ledger
 from digest.assemble.day import assemble
 from digest.database import open_database
-from digest.errors import DigestError
+from digest.errors import DigestError, TransportError
 from digest.feedback.imap import Fetcher
 from digest.feedback.store import Filer, utc_now
 from digest.ledger import FrozenEdition, source_sha256
 from digest.send.message import build_message, mailbox, new_message_id, to_bytes
 from digest.send.publish import freeze_edition, freeze_source, plan_send, send_drafts
-from digest.send.transport import TransportError, open_transport
+from digest.send.transport import open_transport
 from digest.settings import Settings, load_settings
 from subscribers.db import Database
 from subscribers.errors import AudienceError

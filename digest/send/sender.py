@@ -32,10 +32,10 @@ from filelock import FileLock, Timeout
 from sqlalchemy import Connection, select, text, update
 
 from digest import ledger
-from digest.errors import DigestError
+from digest.errors import DigestError, EditionPausedError, SendBusyError, TransportError
 from digest.ledger import DeliveryStatus, FrozenEdition, Recipient
 from digest.send.compose import EditionComposer
-from digest.send.transport import Transport, TransportError
+from digest.send.transport import Transport
 from digest.settings import DeliverySettings
 from subscribers.db import Database
 
@@ -62,14 +62,6 @@ def stop_all() -> None:
 def allow_sends() -> None:
     """After a stop has completed (the service is down), sends may start again."""
     _STOPPING.clear()
-
-
-class SendBusyError(DigestError):
-    """Another process is already sending this edition (SQLite)."""
-
-
-class EditionPausedError(DigestError):
-    """The edition is paused; ``digest resume`` lets it go on."""
 
 
 def is_bounce(error: TransportError) -> bool:

@@ -20,31 +20,10 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from digest.errors import DigestError
+from digest.errors import TransportError
 from digest.send.message import needs_smtputf8
 
 DEFAULT_TIMEOUT = 30.0
-
-
-class TransportError(DigestError):
-    """A message could not be handed over.
-
-    ``permanent``: retrying won't help. ``per_message``: only this message or
-    recipient was refused; the transport itself still works for others.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: int | None = None,
-        permanent: bool = False,
-        per_message: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.permanent = permanent
-        self.per_message = per_message
 
 
 class _Closing(Exception):

@@ -10,9 +10,10 @@ import pytest
 
 from digest.assemble import reads
 from digest.assemble.day import assemble
-from digest.assemble.reads import ReadError, gather, page_title
+from digest.assemble.reads import gather, page_title
 from digest.edition.files import EXAMPLE_EDITION
 from digest.edition.model import Read
+from digest.errors import ReadError
 from digest.settings import ReadsSettings, Settings
 from subscribers.db import Database
 from tests.digest.test_cli import run
