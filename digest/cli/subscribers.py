@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from contextlib import closing
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +20,8 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import select
 
-from digest.cli.options import ConfigOption, ListFormat, console
+from digest.cli.options import ConfigOption, FormatOption, OutputFormat, console, write_rows
+from digest.clock import utc_now
 from digest.database import open_database
 from digest.edition.files import atomic_output
 from digest.errors import TransportError
@@ -39,10 +38,6 @@ from subscribers.models import ConsentMethod, Status, Subscriber
 app = typer.Typer(help="Manage who receives the briefing.", no_args_is_help=True)
 
 EmailArgument = Annotated[str, typer.Argument(help="The subscriber's email address.")]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _database(config: Path | None) -> Database:
@@ -66,7 +61,7 @@ def add(
             joined = audience.join(
                 session,
                 address,
-                _now(),
+                utc_now(),
                 audience.ConsentEvidence(
                     ConsentMethod.editor, form_version="digest subscribers add"
                 ),
@@ -135,7 +130,7 @@ def import_(
             report = import_csv(
                 db,
                 file,
-                _now,
+                utc_now,
                 confirmed=confirmed,
                 rejects=reject_handle,
                 progress=lambda done, rows: bar.update(task, completed=done, rows=rows),
@@ -188,7 +183,7 @@ def _send_due_confirmations(settings: Settings) -> None:
             task = bar.add_task("send", total=total)
             try:
                 report = mail.send_due(
-                    db, transport, _now, lambda done: bar.update(task, completed=done)
+                    db, transport, utc_now, lambda done: bar.update(task, completed=done)
                 )
             except TransportError as exc:
                 raise TransportError(
@@ -235,7 +230,7 @@ def _row(subscriber: Subscriber) -> dict[str, str]:
 @app.command("list")
 def list_(
     status: Annotated[Status | None, typer.Option("--status", help="Only this status.")] = None,
-    fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
+    fmt: FormatOption = OutputFormat.table,
     config: ConfigOption = None,
 ) -> None:
     """List subscribers."""
@@ -244,13 +239,8 @@ def list_(
         if status is not None:
             query = query.where(Subscriber.status == status)
         rows = [_row(s) for s in session.scalars(query)]
-    if fmt is ListFormat.json:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
-    elif fmt is ListFormat.csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=["email", "name", "status", "since"])
-        writer.writeheader()
-        writer.writerows(rows)
-    else:
+    # verbatim: the addresses exactly as stored (`digest subscribers export` is for spreadsheets)
+    if not write_rows(rows, fmt, ("email", "name", "status", "since"), verbatim=True):
         table = Table("email", "name", "status", "since")
         for row in rows:
             table.add_row(*row.values())
@@ -272,7 +262,7 @@ def unsubscribe(email: EmailArgument, config: ConfigOption = None) -> None:
     """Unsubscribe one person (idempotent)."""
     with _database(config) as db, db.transaction() as session:
         subscriber = audience.get(session, email)
-        changed = audience.unsubscribe(session, subscriber, _now(), "by an editor")
+        changed = audience.unsubscribe(session, subscriber, utc_now(), "by an editor")
         status = subscriber.status.value
     note = "unsubscribed" if changed else f"already {status}"
     console().print(f"{email.strip()}: {note}", markup=False)
@@ -288,7 +278,7 @@ def erase(
     if not yes and not typer.confirm(f"Erase everything stored about {email.strip()}?"):
         raise typer.Exit(1)
     with _database(config) as db, db.transaction() as session:
-        audience.erase(session, email, _now())
+        audience.erase(session, email, utc_now())
     console().print(
         f"{email.strip()}: erased; a hashed suppression entry blocks re-adding", markup=False
     )

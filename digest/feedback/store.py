@@ -15,13 +15,14 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from digest.clock import utc_now
 from digest.feedback.classify import Mailboxes, classify
 from digest.feedback.match import Link, find_link
 from digest.feedback.models import Feedback, Kind
@@ -74,10 +75,6 @@ _FILE = (
     )
 )
 _UNFILED: dict[str, Any] = {f"b_{name}": None for name in _PARSED}
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

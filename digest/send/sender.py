@@ -25,13 +25,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 from sqlalchemy import Connection, select, text, update
 
 from digest import ledger
+from digest.clock import utc_now
 from digest.errors import DigestError, EditionPausedError, SendBusyError, TransportError
 from digest.ledger import DeliveryStatus, FrozenEdition, Recipient
 from digest.send.compose import EditionComposer
@@ -132,7 +133,7 @@ class Sender:
         transport_factory: Callable[[], Transport],
         *,
         wait_for_retries: bool = True,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.db = db
         self.edition_id = edition.id
