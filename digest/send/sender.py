@@ -26,13 +26,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
-from filelock import FileLock, Timeout
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import select, update
 
 from digest import ledger
 from digest.clock import utc_now
+from digest.database import DatabaseLock, held_elsewhere
 from digest.errors import DigestError, EditionPausedError, SendBusyError, TransportError
 from digest.ledger import DeliveryStatus, FrozenEdition, Recipient
 from digest.send.compose import EditionComposer
@@ -154,33 +153,21 @@ class Sender:
 
     @contextmanager
     def _owned(self) -> Iterator[None]:
-        if self.db.is_sqlite:
-            database = self.db.engine.url.database or "digest.db"
-            lock = FileLock(f"{Path(database).resolve()}.send-{self.edition_id}.lock")
-            try:
-                lock.acquire(timeout=0)
-            except Timeout:
+        # SQLite: one lock per edition, so a second sender is refused. PostgreSQL: one
+        # lock per sender (its own random key), which says "alive" to the others.
+        with DatabaseLock(self.db, f"send-{self.edition_id}", self.key) as held:
+            if not held:
                 raise SendBusyError(
                     "another `digest send` is sending this edition from this database; "
                     "on SQLite one process sends an edition at a time (use PostgreSQL to "
                     "share a send between processes)"
-                ) from None
-            try:
+                )
+            if self.db.is_sqlite:
                 with self.db.transaction() as session:
                     ledger.release(session, self.edition_id, None)  # left by a dead sender
-                yield
-            finally:
-                lock.release()
-            return
-        with self.db.engine.connect() as holder:
-            holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
-            holder.commit()
-            try:
+            else:
                 self._reclaim_abandoned()
-                yield
-            finally:
-                holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-                holder.commit()
+            yield
 
     def _reclaim_abandoned(self) -> int:
         """PostgreSQL: rows claimed by senders that no longer hold their lock go back."""
@@ -188,13 +175,7 @@ class Sender:
             return 0
         with self.db.transaction() as session:
             keys = [k for k in ledger.claimers(session, self.edition_id) if k != self.key]
-        dead = []
-        with self.db.engine.connect() as probe:
-            for key in keys:
-                if _try_lock(probe, key):
-                    dead.append(key)
-                    probe.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            probe.commit()
+        dead = [key for key in keys if not held_elsewhere(self.db, key)]
         if not dead:
             return 0
         with self.db.transaction() as session:
@@ -380,10 +361,6 @@ class Sender:
                 .where(FrozenEdition.id == self.edition_id, FrozenEdition.paused_at.is_(None))
                 .values(paused_at=self.clock(), pause_reason=reason[:1000])
             )
-
-
-def _try_lock(connection: Connection, key: int) -> bool:
-    return bool(connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
 
 
 def set_paused(db: Database, edition_id: int, reason: str | None, now: datetime) -> bool:
