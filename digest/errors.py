@@ -10,7 +10,7 @@
     ├── RenderError             the rendered email is unusable
     │   └── EmailTooLargeError  the HTML passes the size limit (Gmail clips it)
     ├── ReadError               a read's page or a feed can't be fetched or understood
-    ├── TransportError          a message could not be handed over (code, permanent, per_message)
+    ├── TransportError          a message could not be handed over (code, reply, permanent…)
     ├── SendBusyError           another process is sending this edition (SQLite)
     ├── EditionPausedError      the edition is paused; ``digest resume`` lets it go on
     ├── SendPaused              a send paused itself after too many failures in a row
@@ -99,7 +99,9 @@ class TransportError(DigestError):
 
     ``code``: the SMTP reply code, when there was one. ``permanent``: retrying
     won't help. ``per_message``: only this message or recipient was refused; the
-    transport itself still works for others.
+    transport itself still works for others. ``refused``: what the server refused
+    (``"sender"``, ``"recipient"`` or ``"message"``) and ``reply`` its words, for
+    the bounce policy (``digest.send.bounces``).
     """
 
     def __init__(
@@ -109,11 +111,15 @@ class TransportError(DigestError):
         code: int | None = None,
         permanent: bool = False,
         per_message: bool = False,
+        refused: str | None = None,
+        reply: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.permanent = permanent
         self.per_message = per_message
+        self.refused = refused
+        self.reply = reply
 
 
 class SendBusyError(DigestError):

@@ -11,5 +11,5 @@
           ▼
     link to a delivery, classify               digest/feedback/link.py, classify.py
           ▼
-    effects: bounced / complained / left       digest/feedback/store.py
+    effects: bounced / complained / left       digest/feedback/effects.py (bounces: send/bounces.py)
 """

@@ -18,7 +18,6 @@ as long as it runs, and claims rows with ``FOR UPDATE SKIP LOCKED``; rows left
 from __future__ import annotations
 
 import random
-import re
 import secrets
 import threading
 import time
@@ -34,13 +33,12 @@ from digest.clock import utc_now
 from digest.database import DatabaseLock, held_elsewhere
 from digest.errors import DigestError, EditionPausedError, SendBusyError, TransportError
 from digest.ledger import DeliveryStatus, FrozenEdition, Recipient
+from digest.send import bounces
 from digest.send.compose import EditionComposer
 from digest.send.transport import Transport
 from digest.settings import DeliverySettings
 from subscribers.db import Database
 
-#: "No such user" and friends: the address does not exist (RFC 3463 enhanced codes).
-_NO_SUCH_USER = re.compile(r"\b5\.1\.(?:1|10)\b")
 _POLL_SECONDS = 2.0
 
 
@@ -62,10 +60,6 @@ def stop_all() -> None:
 def allow_sends() -> None:
     """After a stop has completed (the service is down), sends may start again."""
     _STOPPING.clear()
-
-
-def is_bounce(error: TransportError) -> bool:
-    return error.permanent and bool(_NO_SUCH_USER.search(str(error)))
 
 
 def retry_delay(attempts: int, settings: DeliverySettings, rng: random.Random) -> float:
@@ -133,6 +127,7 @@ class Sender:
         *,
         wait_for_retries: bool = True,
         clock: Callable[[], datetime] = utc_now,
+        thresholds: bounces.Thresholds | None = None,
     ) -> None:
         self.db = db
         self.edition_id = edition.id
@@ -141,6 +136,7 @@ class Sender:
         self.transport_factory = transport_factory
         self.wait_for_retries = wait_for_retries
         self.clock = clock
+        self.thresholds = thresholds or bounces.Thresholds()
         self.key = secrets.randbits(62) + 1
         self.tally = Tally()
         self.stop = threading.Event()
@@ -329,9 +325,13 @@ class Sender:
         permanent = error.permanent and error.per_message
         with self.db.transaction() as session:
             if permanent or attempts >= self.settings.max_attempts:
-                ledger.record_failed(
-                    session, recipient.delivery_id, reason, now, bounced=is_bounce(error)
-                )
+                bounce = bounces.classify_refusal(error) if permanent else None
+                recorded = bounces.tagged(bounce, reason) if bounce else reason
+                subscriber = ledger.record_failed(session, recipient.delivery_id, recorded)
+                if bounce is not None and subscriber is not None:
+                    bounces.count_bounce(
+                        session, subscriber, bounce, self.thresholds, now, f"bounce: {reason}"
+                    )
                 outcome = "failed"
             else:
                 delay = retry_delay(attempts, self.settings, self._rng)
