@@ -13,6 +13,9 @@ Only one process may own an edition's send on SQLite (a lock file beside the
 database). On PostgreSQL each sender holds an advisory lock on its own key for
 as long as it runs, and claims rows with ``FOR UPDATE SKIP LOCKED``; rows left
 ``sending`` by a sender whose lock is gone (it died) are put back to ``pending``.
+Both are ``digest.database.DatabaseLock``. A permanent refusal is judged, and
+counted toward the reader's bounce threshold, by ``digest.send.bounces``, as a
+delivery report of the same failure would be.
 """
 
 from __future__ import annotations
