@@ -6,10 +6,20 @@
     ├── ConfigError             digest.toml / DIGEST_* settings are unusable
     ├── SourceNotFoundError     an edition named by path or date does not exist
     ├── EditionError            an edition file is invalid; carries every Problem
-    ├── ReadError               a read's page or a feed could not be fetched or understood
     ├── TemplateError           a template is missing or fails to render
-    └── RenderError             the rendered email is unusable
-        └── EmailTooLargeError  the HTML passes the size limit (Gmail clips it)
+    ├── RenderError             the rendered email is unusable
+    │   └── EmailTooLargeError  the HTML passes the size limit (Gmail clips it)
+    ├── ReadError               a read's page or a feed can't be fetched or understood
+    ├── TransportError          a message could not be handed over (code, reply, permanent…)
+    ├── SendBusyError           another process is sending this edition (SQLite)
+    ├── EditionPausedError      the edition is paused; ``digest resume`` lets it go on
+    ├── SendPaused              a send paused itself after too many failures in a row
+    ├── ScheduleError           a time or job an editor named can't be used
+    ├── FetchError              the feedback mailbox can't be reached or read
+    └── FeedbackSourceError     a path to import feedback from is no message or mailbox
+
+Every public exception class of ``digest`` is defined here, and the tree above is
+checked against the classes by ``tests/test_errors.py``.
 
 The CLI turns a ``DigestError`` into a message on stderr and a non-zero exit
 status; anything else is a bug and keeps its traceback.
@@ -58,10 +68,6 @@ class EditionError(DigestError):
         return cls([Problem(str(path), line, message)])
 
 
-class ReadError(DigestError):
-    """A read's page or a feed could not be fetched or understood."""
-
-
 class TemplateError(DigestError):
     """A template is missing, malformed, or refers to an undefined value."""
 
@@ -82,3 +88,59 @@ class EmailTooLargeError(RenderError):
             "unsubscribe link. Shorten the edition (fewer or shorter sections or reads), "
             "or pass --allow-large / raise render.max_html_bytes if you accept clipping."
         )
+
+
+class ReadError(DigestError):
+    """A read's page or a feed could not be fetched or understood."""
+
+
+class TransportError(DigestError):
+    """A message could not be handed over.
+
+    ``code``: the SMTP reply code, when there was one. ``permanent``: retrying
+    won't help. ``per_message``: only this message or recipient was refused; the
+    transport itself still works for others. ``refused``: what the server refused
+    (``"sender"``, ``"recipient"`` or ``"message"``) and ``reply`` its words, for
+    the bounce policy (``digest.send.bounces``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        permanent: bool = False,
+        per_message: bool = False,
+        refused: str | None = None,
+        reply: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.permanent = permanent
+        self.per_message = per_message
+        self.refused = refused
+        self.reply = reply
+
+
+class SendBusyError(DigestError):
+    """Another process is already sending this edition (SQLite)."""
+
+
+class EditionPausedError(DigestError):
+    """The edition is paused; ``digest resume`` lets it go on."""
+
+
+class SendPaused(DigestError):
+    """The send stopped itself after too many failures in a row."""
+
+
+class ScheduleError(DigestError):
+    """A time or job an editor named can't be used."""
+
+
+class FetchError(DigestError):
+    """The mailbox could not be reached or read; the message says why, without the password."""
+
+
+class FeedbackSourceError(DigestError):
+    """The path given to ``digest feedback import`` is not a message or a mailbox."""

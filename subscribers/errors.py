@@ -11,6 +11,10 @@ the ``digest`` CLI reports them exactly like ``digest.errors.DigestError``.
     ├── NotSubscribedError     no subscriber has that address
     ├── SuppressedError        the address was erased or left; it cannot be re-added
     └── TokenError             a confirm/unsubscribe link is forged, damaged or expired
+        └── ExpiredTokenError  a confirmation link we signed is too old
+
+Every public exception class of ``subscribers`` is defined here, and the tree
+above is checked against the classes by ``tests/test_errors.py``.
 """
 
 from __future__ import annotations
@@ -38,3 +42,7 @@ class SuppressedError(AudienceError):
 
 class TokenError(AudienceError):
     """A signed link is forged, damaged or expired."""
+
+
+class ExpiredTokenError(TokenError):
+    """A confirmation link was signed by us but is too old."""

@@ -19,17 +19,13 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
-from subscribers.errors import TokenError
+from subscribers.errors import ExpiredTokenError, TokenError
 from subscribers.models import Subscriber
 
 _CONFIRM_SALT = "digest.subscribers.confirm"
 _UNSUBSCRIBE_SALT = "digest.subscribers.unsubscribe"
 _DELIVERY_SALT = "digest.delivery"
 _MESSAGE_ID_SALT = "digest.message-id"
-
-
-class ExpiredTokenError(TokenError):
-    """A confirmation link was signed by us but is too old."""
 
 
 @dataclass(frozen=True)

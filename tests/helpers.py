@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -22,11 +23,15 @@ from sqlalchemy import select, update
 
 from digest.cli.app import main
 from digest.edition.files import EXAMPLE_EDITION
+from digest.feedback.models import Feedback
+from digest.feedback.store import Filer
 from digest.ledger import Delivery, FrozenEdition
 from digest.send.publish import freeze_source, plan_send
 from digest.settings import DeliverySettings, FeedbackSettings, Settings, WebSettings
+from subscribers import audience
 from subscribers.csv_import import import_csv
 from subscribers.db import Database
+from subscribers.models import Status
 from subscribers.tokens import Signer
 
 if TYPE_CHECKING:
@@ -184,3 +189,52 @@ def append_all(imap: ImapServer, messages: list[bytes], folder: str = "INBOX") -
     with imap.client() as connection:
         for raw in messages:
             assert connection.append(folder, None, None, raw)[0] == "OK"
+
+
+@dataclass
+class Scenario:
+    db: Database
+    settings: Settings
+    tmp: Path
+
+    def filer(self) -> Filer:
+        return Filer(self.db, self.settings)
+
+    def rows(self) -> list[Feedback]:
+        with self.db.transaction() as session:
+            found = list(session.scalars(select(Feedback).order_by(Feedback.id)))
+            session.expunge_all()
+        return found
+
+    def status_of(self, email: str) -> Status:
+        with self.db.transaction() as session:
+            return audience.get(session, email).status
+
+    def delivery(self, number: int) -> Delivery:
+        with self.db.transaction() as session:
+            found = session.get(Delivery, number)
+            assert found is not None
+            session.expunge(found)
+            return found
+
+
+def permanent_bounce(
+    scenario: Scenario, delivery_id: int, own_id: str, status: str = "5.2.2"
+) -> bytes:
+    """A DSN to the VERP address of ``delivery_id``, failed for good with ``status``."""
+    with scenario.db.transaction() as session:
+        delivery = session.get(Delivery, delivery_id)
+        assert delivery is not None and delivery.subscriber_id is not None
+        address = READERS[delivery.subscriber_id - 1]
+    token = scenario.filer().signer.delivery_token(delivery_id)
+    return (
+        "From: MAILER-DAEMON@mx.example.net\n"
+        f"To: bounces+{token}@news.example.org\nMessage-ID: {own_id}\n"
+        "Subject: Undelivered Mail Returned to Sender\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        "--b\nContent-Type: text/plain\n\nThe mail system could not deliver it.\n\n"
+        "--b\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.example.net\n\n"
+        f"Final-Recipient: rfc822; {address}\nAction: failed\nStatus: {status}\n"
+        f"Diagnostic-Code: smtp; 550 {status} refused\n\n--b--\n"
+    ).encode()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import webbrowser
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from rich.text import Text
 from digest.assemble.day import Assembled, assemble_source
 from digest.cli.demo import send_demo
 from digest.cli.feedback import app as feedback_app
-from digest.cli.options import ConfigOption, console
+from digest.cli.options import ConfigOption, FormatOption, OutputFormat, console, write_report
 from digest.cli.reads import app as reads_app
 from digest.cli.reads import new as new_edition
 from digest.cli.schedule import app as schedule_app
@@ -63,11 +62,6 @@ app.command()(new_edition)
 class Format(StrEnum):
     html = "html"
     text = "text"
-
-
-class ReportFormat(StrEnum):
-    table = "table"
-    json = "json"
 
 
 SourceArgument = Annotated[
@@ -124,9 +118,7 @@ def preview(
 @app.command()
 def check(
     source: SourceArgument,
-    fmt: Annotated[
-        ReportFormat, typer.Option("--format", help="table for people, json for scripts.")
-    ] = ReportFormat.table,
+    fmt: FormatOption = OutputFormat.table,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit non-zero on warnings too.")
     ] = False,
@@ -148,9 +140,7 @@ def check(
         tuple(edition_warnings(assembled.file_edition(), rendered, limit)),
         assembled.origins,
     )
-    if fmt is ReportFormat.json:
-        sys.stdout.write(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")
-    else:
+    if not write_report(report.as_dict(), fmt):
         _print_report(report)
     if strict and report.warnings:
         raise typer.Exit(1)

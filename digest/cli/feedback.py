@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 import signal
 import sys
@@ -17,7 +15,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from digest.cli.options import ConfigOption, ListFormat, console
+from digest.cli.options import (
+    ConfigOption,
+    FormatOption,
+    OutputFormat,
+    console,
+    write_csv,
+    write_rows,
+)
+from digest.clock import utc_now
 from digest.database import open_database
 from digest.edition.files import atomic_output
 from digest.errors import DigestError
@@ -27,9 +33,8 @@ from digest.feedback.listen import start_listener
 from digest.feedback.models import Kind
 from digest.feedback.query import FIELDS, Filter, list_feedback, show
 from digest.feedback.sources import FileSource
-from digest.feedback.store import Filer, FilingReport, utc_now
+from digest.feedback.store import Filer, FilingReport
 from digest.settings import load_settings
-from subscribers.csv_export import safe_cell
 
 app = typer.Typer(
     help="Readers' replies, suggestions, bounces and complaints, filed by edition.",
@@ -182,7 +187,7 @@ def list_(
     since: Annotated[str | None, typer.Option(help="Only received on or after this date.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Include auto replies.")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many.")] = None,
-    fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
+    fmt: FormatOption = OutputFormat.table,
     config: ConfigOption = None,
 ) -> None:
     """Filed messages, newest first; auto replies only with --all or --kind auto_reply."""
@@ -197,11 +202,7 @@ def list_(
     )
     with open_database(settings.database_url) as db, db.transaction() as session:
         rows = list_feedback(session, wanted)
-    if fmt is ListFormat.json:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
-    elif fmt is ListFormat.csv:
-        _write_csv(sys.stdout, rows)
-    else:
+    if not write_rows(rows, fmt, FIELDS):
         _table(rows)
 
 
@@ -226,11 +227,7 @@ def _table(rows: list[dict[str, Any]]) -> None:
 
 
 def _write_csv(handle: IO[str], rows: list[dict[str, Any]]) -> int:
-    writer = csv.writer(handle)
-    writer.writerow(FIELDS)
-    for row in rows:
-        writer.writerow([safe_cell("" if row[k] is None else str(row[k])) for k in FIELDS])
-    return len(rows)
+    return write_csv(rows, FIELDS, handle)
 
 
 @app.command("show")

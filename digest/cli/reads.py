@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from datetime import UTC, date, datetime
-from enum import StrEnum
+from datetime import date
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -15,7 +12,8 @@ from rich.table import Table
 from digest.assemble import queue as reads_store
 from digest.assemble.day import assemble, edition_path, gather
 from digest.assemble.feeds import page_title
-from digest.cli.options import ConfigOption, console
+from digest.cli.options import ConfigOption, FormatOption, OutputFormat, console, write_rows
+from digest.clock import today, utc_now
 from digest.database import open_database
 from digest.edition.files import write_atomic
 from digest.edition.model import Read, default_title
@@ -24,16 +22,6 @@ from digest.errors import DigestError, ReadError
 from digest.settings import Settings, load_settings
 
 app = typer.Typer(help="Recommended reads for the next edition.", no_args_is_help=True)
-
-
-class ListFormat(StrEnum):
-    table = "table"
-    json = "json"
-
-
-def today(settings: Settings) -> date:
-    """The publication's date now, in its time zone."""
-    return datetime.now(settings.schedule.zone).date()
 
 
 @app.command()
@@ -58,7 +46,7 @@ def add(
             raise ReadError(f"{exc}; to add it anyway, give its title with --title") from exc
     read = Read(title=" ".join(title.split()), url=url.strip(), source=source, note=note)
     with open_database(settings.database_url) as db, db.transaction() as session:
-        _, added = reads_store.queue(session, read, datetime.now(UTC))
+        _, added = reads_store.queue(session, read, utc_now())
     console().print(
         f"queued for the next edition: {read.title} <{read.url}>"
         if added
@@ -72,13 +60,13 @@ def list_(
     day: Annotated[
         str | None, typer.Option("--date", help="The edition's date (default: today).")
     ] = None,
-    fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
+    fmt: FormatOption = OutputFormat.table,
     config: ConfigOption = None,
 ) -> None:
     """Show the reads the next edition will carry (queued, from feeds, deduplicated, capped)."""
     settings = load_settings(config)
     when = _day(day, settings)
-    now = datetime.now(UTC)
+    now = utc_now()
     with open_database(settings.database_url) as db, db.transaction() as session:
         if edition_path(settings, when).is_file():
             assembled = assemble(session, settings, when, now)
@@ -92,12 +80,11 @@ def list_(
     err = console(stderr=True)
     for problem in problems:
         err.print(f"warning: {problem}", markup=False)
-    if fmt is ListFormat.json:
-        rows = [
-            {"title": r.title, "url": r.url, "source": r.source, "note": r.note, "from": o}
-            for r, o in zip(chosen, origins, strict=True)
-        ]
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+    rows = [
+        {"title": r.title, "url": r.url, "source": r.source, "note": r.note, "from": o}
+        for r, o in zip(chosen, origins, strict=True)
+    ]
+    if write_rows(rows, fmt, ("title", "url", "source", "note", "from")):
         return
     table = Table("#", "title", "source", "url", "from")
     for number, (read, origin) in enumerate(zip(chosen, origins, strict=True), start=1):
@@ -109,7 +96,7 @@ def list_(
 
 def _day(value: str | None, settings: Settings) -> date:
     if value is None:
-        return today(settings)
+        return today(settings.schedule.zone)
     parsed = parse_date(value)
     if parsed is None:
         raise DigestError(f"{value!r} is not a date: use YYYY-MM-DD")

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import getpass
-import json
-import sys
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -15,7 +12,7 @@ from typer.core import TyperGroup
 
 from digest import ledger
 from digest.assemble.day import assemble_source
-from digest.cli.options import ConfigOption, console
+from digest.cli.options import ConfigOption, FormatOption, OutputFormat, console, write_rows
 from digest.database import open_database
 from digest.edition.parse import parse_date
 from digest.errors import DigestError
@@ -48,11 +45,6 @@ app = typer.Typer(
 )
 
 
-class ListFormat(StrEnum):
-    table = "table"
-    json = "json"
-
-
 @app.command("add", hidden=True)
 def add(
     source: Annotated[str, typer.Argument(help="An edition file or date.")],
@@ -79,16 +71,15 @@ def add(
 
 @app.command("list")
 def list_(
-    fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
+    fmt: FormatOption = OutputFormat.table,
     config: ConfigOption = None,
 ) -> None:
     """Every scheduled job: id, what, next run time, state."""
     settings = load_settings(config)
     with open_database(settings.database_url) as db, job_store(db, settings) as jobs:
         found = list_jobs(jobs)
-    if fmt is ListFormat.json:
-        rows: list[dict[str, Any]] = [job.as_json() for job in found]
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    rows = [job.as_json() for job in found]
+    if write_rows(rows, fmt, ("id", "what", "edition", "next_run_time", "state")):
         return
     table = Table("id", "what", "next run", "state")
     zone = settings.schedule.zone

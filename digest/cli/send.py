@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -19,13 +16,13 @@ from rich.progress import (
 from rich.table import Table
 
 from digest import ledger
-from digest.cli.options import ConfigOption, console
+from digest.cli.options import ConfigOption, FormatOption, OutputFormat, console, write_report
 from digest.database import open_database
-from digest.errors import DigestError
+from digest.errors import EditionPausedError, SendPaused
 from digest.feedback.query import counts_for_edition
 from digest.ledger import DeliveryStatus, FrozenEdition
 from digest.send.publish import freeze_source, frozen_for, plan_send, send_test
-from digest.send.sender import EditionPausedError, SendResult, Tally, set_paused
+from digest.send.sender import SendResult, Tally, set_paused
 from digest.settings import Settings, load_settings
 from subscribers.addresses import parse_address
 from subscribers.db import Database
@@ -33,15 +30,6 @@ from subscribers.db import Database
 SourceArgument = Annotated[
     str, typer.Argument(help="An edition file, or a date (YYYY-MM-DD) in the editions folder.")
 ]
-
-
-class StatusFormat(StrEnum):
-    table = "table"
-    json = "json"
-
-
-class SendPaused(DigestError):
-    """The send stopped itself after too many failures in a row."""
 
 
 def send(
@@ -193,7 +181,7 @@ def _summary(counts: dict[DeliveryStatus, int]) -> str:
 
 def status(
     source: SourceArgument,
-    fmt: Annotated[StatusFormat, typer.Option("--format")] = StatusFormat.table,
+    fmt: FormatOption = OutputFormat.table,
     config: ConfigOption = None,
 ) -> None:
     """Counts by state, failures with reasons, and the time left while sending."""
@@ -224,8 +212,7 @@ def status(
         ],
         "feedback": drew,
     }
-    if fmt is StatusFormat.json:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    if write_report(data, fmt):
         return
     out = console()
     out.print(f"{edition.label}: {edition.subject}", markup=False)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from contextlib import closing
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -23,13 +21,15 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import select
 
-from digest.cli.options import ConfigOption, ListFormat, console
+from digest.cli.options import ConfigOption, FormatOption, OutputFormat, console, write_rows
 from digest.cli.subject_access import print_person
+from digest.clock import utc_now
 from digest.database import open_database
 from digest.edition.files import atomic_output
+from digest.errors import TransportError
 from digest.feedback import person
 from digest.send.confirmations import Confirmations, count_due
-from digest.send.transport import Transport, TransportError, open_delivery
+from digest.send.transport import Transport, open_delivery
 from digest.settings import Settings, load_settings
 from subscribers import audience
 from subscribers.addresses import parse_address
@@ -42,10 +42,6 @@ from subscribers.models import ConsentMethod, Status, Subscriber
 app = typer.Typer(help="Manage who receives the briefing.", no_args_is_help=True)
 
 EmailArgument = Annotated[str, typer.Argument(help="The subscriber's email address.")]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _database(config: Path | None) -> Database:
@@ -69,7 +65,7 @@ def add(
             joined = audience.join(
                 session,
                 address,
-                _now(),
+                utc_now(),
                 audience.ConsentEvidence(
                     ConsentMethod.editor, form_version="digest subscribers add"
                 ),
@@ -138,7 +134,7 @@ def import_(
             report = import_csv(
                 db,
                 file,
-                _now,
+                utc_now,
                 confirmed=confirmed,
                 rejects=reject_handle,
                 progress=lambda done, rows: bar.update(task, completed=done, rows=rows),
@@ -191,7 +187,7 @@ def _send_due_confirmations(settings: Settings) -> None:
             task = bar.add_task("send", total=total)
             try:
                 report = mail.send_due(
-                    db, transport, _now, lambda done: bar.update(task, completed=done)
+                    db, transport, utc_now, lambda done: bar.update(task, completed=done)
                 )
             except TransportError as exc:
                 raise TransportError(
@@ -238,7 +234,7 @@ def _row(subscriber: Subscriber) -> dict[str, str]:
 @app.command("list")
 def list_(
     status: Annotated[Status | None, typer.Option("--status", help="Only this status.")] = None,
-    fmt: Annotated[ListFormat, typer.Option("--format")] = ListFormat.table,
+    fmt: FormatOption = OutputFormat.table,
     config: ConfigOption = None,
 ) -> None:
     """List subscribers."""
@@ -247,13 +243,8 @@ def list_(
         if status is not None:
             query = query.where(Subscriber.status == status)
         rows = [_row(s) for s in session.scalars(query)]
-    if fmt is ListFormat.json:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
-    elif fmt is ListFormat.csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=["email", "name", "status", "since"])
-        writer.writeheader()
-        writer.writerows(rows)
-    else:
+    # verbatim: the addresses exactly as stored (`digest subscribers export` is for spreadsheets)
+    if not write_rows(rows, fmt, ("email", "name", "status", "since"), verbatim=True):
         table = Table("email", "name", "status", "since")
         for row in rows:
             table.add_row(*row.values())
@@ -290,7 +281,7 @@ def unsubscribe(email: EmailArgument, config: ConfigOption = None) -> None:
     """Unsubscribe one person (idempotent)."""
     with _database(config) as db, db.transaction() as session:
         subscriber = audience.get(session, email)
-        changed = audience.unsubscribe(session, subscriber, _now(), "by an editor")
+        changed = audience.unsubscribe(session, subscriber, utc_now(), "by an editor")
         status = subscriber.status.value
     note = "unsubscribed" if changed else f"already {status}"
     console().print(f"{email.strip()}: {note}", markup=False)
@@ -307,7 +298,7 @@ def erase(
     if not yes and not typer.confirm(f"Erase everything stored about {email.strip()}?"):
         raise typer.Exit(1)
     with _database(config) as db:
-        erased = person.erase(db, email, _now())
+        erased = person.erase(db, email, utc_now())
     out = console()
     out.print(f"{email.strip()}: erased; a hashed suppression entry blocks re-adding", markup=False)
     out.print(

@@ -11,7 +11,7 @@
           ▼
     link to a delivery, classify               digest/feedback/link.py, classify.py
           ▼
-    effects: bounced / complained / left       digest/feedback/store.py
+    effects: bounced / complained / left       digest/feedback/effects.py (bounces: send/bounces.py)
 
     one person's mail and deliveries: the subject-access answer and the erase
                                                digest/feedback/person.py

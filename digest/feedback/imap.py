@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 from imap_tools import BaseMailBox, MailBox
 from imap_tools.errors import ImapToolsError, MailboxLoginError
 
-from digest.errors import DigestError
+from digest.errors import FetchError
 from digest.feedback.models import MailboxState
 from digest.feedback.store import Filer, FilingReport, Incoming
 from digest.settings import FeedbackSettings, redact_url
@@ -40,10 +40,6 @@ _ORIGIN_UID = re.compile(r";UID=(\d+)$")
 
 def _uids(messages: list[Incoming]) -> list[int]:
     return [int(m.group(1)) for m in (_ORIGIN_UID.search(i.origin) for i in messages) if m]
-
-
-class FetchError(DigestError):
-    """The mailbox could not be reached or read; the message says why, without the password."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from aiosmtpd.controller import Controller
 
 from digest.feedback.classify import Mailboxes
 from digest.feedback.store import Filer, Incoming
+from digest.send import smtp_codes
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,9 @@ class FeedbackHandler:
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
         if not self.accepts(address):
-            return "550 5.1.1 no such mailbox here"
+            return smtp_codes.REPLY_NO_SUCH_MAILBOX
         envelope.rcpt_tos.append(address)
-        return "250 2.1.5 OK"
+        return smtp_codes.REPLY_RECIPIENT_OK
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = envelope.original_content or envelope.content
@@ -52,11 +53,11 @@ class FeedbackHandler:
             )
         except Exception:
             log.exception("storing an inbound message failed")
-            return "451 4.3.0 could not store the message; please try again later"
+            return smtp_codes.REPLY_TRY_LATER
         if report.not_stored:
-            return "451 4.3.0 could not store the message; please try again later"
+            return smtp_codes.REPLY_TRY_LATER
         self.filed += 1
-        return "250 2.0.0 filed"
+        return smtp_codes.REPLY_FILED
 
 
 def start_listener(

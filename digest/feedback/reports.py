@@ -18,6 +18,9 @@ from email.parser import HeaderParser
 
 from flufl.bounce import all_failures
 
+from digest.send.bounces import Bounce, classify
+from digest.send.smtp_codes import ENHANCED_STATUS
+
 _BOUNCE_SENDER = re.compile(
     r"mailer-daemon|postmaster|mail delivery (subsystem|system)|mail-daemon", re.IGNORECASE
 )
@@ -27,9 +30,6 @@ _BOUNCE_SUBJECT = re.compile(
     r"delayed mail|warning: message .* delayed|nondeliverable|non-delivery",
     re.IGNORECASE,
 )
-#: Enhanced status codes that say the recipient's address does not exist (RFC 3463).
-HARD_STATUSES = ("5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10")
-_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)  # it logs every detector run
 
 
@@ -46,9 +46,9 @@ class Report:
 
     @property
     def is_hard(self) -> bool:
-        """A permanent "no such address": the address itself is gone (not 5.1.7/5.1.8,
-        which blame our sender address)."""
-        return self.is_permanent and self.status in HARD_STATUSES
+        """A permanent "no such address": the address itself is gone (the one bounce
+        policy, ``digest.send.bounces``, which a refusal at send time follows too)."""
+        return classify(self.status, permanent=self.is_permanent) is Bounce.hard
 
     @property
     def is_permanent(self) -> bool:
@@ -145,7 +145,7 @@ def _delivery_status(message: Message) -> tuple[str | None, str | None]:
             continue
         payload = piece.get_payload(decode=True)
         if isinstance(payload, bytes):
-            found = _STATUS.search(payload[:20000].decode("utf-8", "replace"))
+            found = ENHANCED_STATUS.search(payload[:20000].decode("utf-8", "replace"))
             if found:
                 return found.group(0), _line_of(payload, found.group(0))
         break

@@ -12,12 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from digest.errors import DigestError
+from digest.errors import FeedbackSourceError
 from digest.feedback.store import Incoming
-
-
-class FeedbackSourceError(DigestError):
-    """The path given to ``digest feedback import`` is not a message or a mailbox."""
 
 
 @dataclass

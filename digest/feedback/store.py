@@ -15,24 +15,24 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from digest.clock import utc_now
 from digest.feedback.classify import Mailboxes, classify
-from digest.feedback.match import Link, find_link
+from digest.feedback.effects import Counted, act
+from digest.feedback.match import find_link
 from digest.feedback.models import Feedback, Kind
-from digest.feedback.parse import Parsed, message_id_of, parse
-from digest.feedback.reports import HARD_STATUSES
-from digest.ledger import Delivery, DeliveryStatus
+from digest.feedback.parse import message_id_of, parse
+from digest.send.bounces import Thresholds
 from digest.send.links import Links
 from digest.settings import Settings
-from subscribers.audience import change_status, unsubscribe
 from subscribers.db import Database
-from subscribers.models import Base, Status, Subscriber, UTCDateTime
+from subscribers.models import Base, UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,6 @@ _FILE = (
 _UNFILED: dict[str, Any] = {f"b_{name}": None for name in _PARSED}
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class Incoming:
     """One message as it arrived, with where from (a folder, a file, ``smtp``)."""
@@ -121,8 +117,7 @@ class Filer:
         self.mailboxes = Mailboxes.from_settings(settings)
         self.signer = Links.from_settings(settings).signer
         self.languages = tuple(settings.feedback.reply_languages)
-        self.hard_threshold = settings.feedback.bounce_threshold
-        self.soft_threshold = settings.feedback.soft_bounce_threshold
+        self.thresholds = Thresholds.from_settings(settings.feedback)
         self.clock = clock
 
     def file(
@@ -262,7 +257,7 @@ class Filer:
         self, rows: Sequence[tuple[int, Incoming | None]], report: FilingReport
     ) -> None:
         batch = FilingReport()
-        counted: dict[tuple[int, bool], set[int]] = {}  # bounced deliveries not yet written
+        counted: Counted = {}  # bounced deliveries not yet written
         filed: list[dict[str, Any]] = []
         with self.db.transaction() as session:
             claimed = set(
@@ -316,9 +311,7 @@ class Filer:
         report.unparsed += 1
         report.kinds[Kind.other] += 1
 
-    def _file_one(
-        self, session: Session, incoming: Incoming, counted: dict[tuple[int, bool], set[int]]
-    ) -> dict[str, Any]:
+    def _file_one(self, session: Session, incoming: Incoming, counted: Counted) -> dict[str, Any]:
         """The parsed columns of one message (``_FILE``'s parameters), after its effects."""
         parsed = parse(incoming.raw, self.languages, tuple(a for a in incoming.envelope_to if a))
         link = find_link(session, parsed, self.mailboxes, self.signer)
@@ -329,7 +322,9 @@ class Filer:
                 effect = "no change: nothing in it names one of our deliveries for certain"
             else:
                 with session.begin_nested():  # an effect that fails undoes itself only
-                    effect = self._act(session, kind, parsed, link, counted)
+                    effect = act(
+                        session, kind, parsed, link, counted, self.thresholds, self.clock()
+                    )
         report = parsed.report
         detail = None
         if kind is Kind.bounce:
@@ -358,67 +353,6 @@ class Filer:
             "b_effect": effect,
         }
         return {k: _clean(v) if isinstance(v, str) else v for k, v in values.items()}
-
-    def _act(
-        self,
-        session: Session,
-        kind: Kind,
-        parsed: Parsed,
-        link: Link,
-        counted: dict[tuple[int, bool], set[int]],
-    ) -> str | None:
-        """What a bounce, a complaint or an unsubscribe changes; a description, or None."""
-        report = parsed.report
-        if kind is Kind.bounce and not report.is_permanent:
-            return None  # temporary: only recorded
-        subscriber = session.get(Subscriber, link.subscriber_id) if link.subscriber_id else None
-        if subscriber is None:
-            return None
-        now = self.clock()
-        if kind is Kind.complaint:
-            if change_status(session, subscriber, Status.complained, now, "abuse report"):
-                return f"{subscriber.email} complained: no more mail to them"
-            return None
-        if kind is Kind.unsubscribe:
-            if unsubscribe(session, subscriber, now, "unsubscribe email"):
-                return f"{subscriber.email} unsubscribed by email"
-            return None
-        done = []
-        reason = f"bounce: {report.status or ''} {report.diagnostic or ''}".strip()
-        assert link.delivery_id is not None  # trusted links name a delivery
-        changed = session.execute(
-            update(Delivery)
-            .where(Delivery.id == link.delivery_id, Delivery.status != DeliveryStatus.failed)
-            .values(status=DeliveryStatus.failed, reply=reason[:1000], claimed_by=None)
-        )
-        if changed.rowcount:  # type: ignore[attr-defined]
-            done.append("delivery marked failed")
-        hard = report.is_hard
-        deliveries = self._bounced_deliveries(session, subscriber.id, hard)
-        deliveries |= counted.setdefault((subscriber.id, hard), set())
-        deliveries.add(link.delivery_id)
-        counted[(subscriber.id, hard)].add(link.delivery_id)
-        threshold = self.hard_threshold if hard else self.soft_threshold
-        if (
-            len(deliveries) >= threshold
-            and subscriber.status in (Status.active, Status.pending)
-            and change_status(session, subscriber, Status.bounced, now, reason[:200])
-        ):
-            done.append(f"{subscriber.email} marked bounced")
-        return "; ".join(done) or None
-
-    @staticmethod
-    def _bounced_deliveries(session: Session, subscriber_id: int, hard: bool) -> set[int]:
-        """Deliveries to this subscriber already filed as failed for good, hard or not."""
-        code = Feedback.bounce_status.in_(HARD_STATUSES)
-        query = select(Feedback.delivery_id).where(
-            Feedback.subscriber_id == subscriber_id,
-            Feedback.kind == Kind.bounce,
-            Feedback.permanent.is_(True),
-            Feedback.delivery_id.is_not(None),
-            code if hard else (~code | Feedback.bounce_status.is_(None)),
-        )
-        return {i for i in session.scalars(query) if i is not None}
 
 
 def _clean(text: str) -> str:

@@ -39,7 +39,6 @@ from digest.ledger.models import (
     delivery_status_type,
 )
 from digest.render.renderer import RenderedEdition
-from subscribers.audience import change_status
 from subscribers.models import Base, Status, Subscriber
 
 
@@ -266,19 +265,14 @@ def record_deferred(
     )
 
 
-def record_failed(
-    session: Session, delivery_id: int, reply: str, now: datetime, *, bounced: bool
-) -> None:
-    """A permanent failure; ``bounced`` (no such user) also marks the subscriber bounced."""
+def record_failed(session: Session, delivery_id: int, reply: str) -> Subscriber | None:
+    """A permanent failure; returns the subscriber, for the bounce policy to judge."""
     _finish_attempt(session.connection(), delivery_id, DeliveryStatus.failed, reply)
-    if bounced:
-        subscriber = session.scalars(
-            select(Subscriber)
-            .join(Delivery, Delivery.subscriber_id == Subscriber.id)
-            .where(Delivery.id == delivery_id)
-        ).first()
-        if subscriber is not None and subscriber.status is Status.active:
-            change_status(session, subscriber, Status.bounced, now, f"bounce: {reply[:150]}")
+    return session.scalars(
+        select(Subscriber)
+        .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+        .where(Delivery.id == delivery_id)
+    ).first()
 
 
 def release(session: Session, edition_id: int, sender_keys: list[int] | None) -> int:

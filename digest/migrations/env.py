@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from digest.database import include_object, metadata
+from digest.migrations import include_object, metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

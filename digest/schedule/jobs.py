@@ -9,19 +9,19 @@ scheduler for a problem it can describe: the service keeps running.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 
 from digest import ledger
 from digest.assemble.day import assemble
+from digest.clock import today, utc_now
 from digest.database import open_database
-from digest.errors import DigestError
+from digest.errors import DigestError, TransportError
 from digest.feedback.imap import Fetcher
-from digest.feedback.store import Filer, utc_now
+from digest.feedback.store import Filer
 from digest.ledger import FrozenEdition
 from digest.send.message import build_message, mailbox, new_message_id, to_bytes
 from digest.send.publish import freeze_assembled, freeze_source, plan_send, send_drafts
-from digest.send.transport import TransportError, open_transport
+from digest.send.transport import open_transport
 from digest.settings import Settings, load_settings
 from subscribers.db import Database
 from subscribers.errors import AudienceError
@@ -40,7 +40,7 @@ def notify_editors(settings: Settings, subject: str, text: str) -> None:
         log.warning("no schedule.editors to tell: %s", subject)
         return
     publication = settings.publication
-    now = datetime.now(UTC)
+    now = utc_now()
     try:  # not open_delivery: no links in it, and it must go even to say web.public_url is wrong
         transport = open_transport(
             settings.delivery_url.get_secret_value(), settings.delivery.timeout_seconds
@@ -84,8 +84,8 @@ def scheduled_send(edition: str, source: str, config: str | None = None) -> None
 def daily_send(config: str | None = None) -> None:
     """The daily edition: assemble today's, freeze it (once) and send it."""
     settings = _settings(config)
-    day = datetime.now(settings.schedule.zone).date()
-    now = datetime.now(UTC)
+    day = today(settings.schedule.zone)
+    now = utc_now()
     log.info("daily edition of %s is due (policy %s)", day, settings.schedule.policy)
     try:
         with open_database(settings.database_url) as db:
@@ -127,11 +127,11 @@ def daily_send(config: str | None = None) -> None:
 def daily_draft(config: str | None = None) -> None:
     """approval policy: assemble today's edition and email it to the editors as a draft."""
     settings = _settings(config)
-    day = datetime.now(settings.schedule.zone).date()
+    day = today(settings.schedule.zone)
     log.info("draft of the edition of %s is due", day)
     try:
         with open_database(settings.database_url) as db, db.transaction() as session:
-            assembled = assemble(session, settings, day, datetime.now(UTC))
+            assembled = assemble(session, settings, day, utc_now())
         if assembled.edition is None:
             reason = assembled.reason or "it could not be assembled"
             notify_editors(settings, f"no draft for {day.isoformat()}", reason)

@@ -26,7 +26,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
-from digest.errors import DigestError
+from digest.errors import ScheduleError
 from digest.settings import ScheduleSettings, Settings
 from subscribers.db import Database
 
@@ -37,10 +37,6 @@ DAILY_SEND_ID = "daily-send"
 DAILY_ASSEMBLE_ID = "daily-assemble"
 SEND_PREFIX = "send-"
 _LOCAL = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}$")
-
-
-class ScheduleError(DigestError):
-    """A time or job an editor named can't be used."""
 
 
 def parse_at(text: str, zone: ZoneInfo, now: datetime) -> datetime:

@@ -17,7 +17,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from apscheduler.events import (
@@ -27,10 +26,8 @@ from apscheduler.events import (
     JobExecutionEvent,
 )
 from apscheduler.jobstores.memory import MemoryJobStore
-from filelock import FileLock, Timeout
-from sqlalchemy import text
 
-from digest.database import open_database
+from digest.database import DatabaseLock, open_database
 from digest.schedule import jobs
 from digest.schedule.scheduler import install_daily_jobs, make_scheduler
 from digest.send import sender as send
@@ -51,43 +48,20 @@ def _noop() -> None:
 @contextmanager
 def leadership(db: Database, stop: threading.Event) -> Iterator[bool]:
     """Wait (as a standby) until this process is the one scheduler; False if stopped first."""
-    if db.is_sqlite:
-        database = Path(db.engine.url.database or "digest.db").resolve()
-        lock = FileLock(f"{database}.scheduler.lock")
-        announced = False
-        while not stop.is_set():
-            try:
-                lock.acquire(timeout=0)
-            except Timeout:
-                if not announced:
-                    log.info("another `digest run` schedules for %s; standing by", database)
-                    announced = True
-                stop.wait(STANDBY_POLL_SECONDS)
-                continue
+    lock = DatabaseLock(db, "scheduler", _SCHEDULER_LOCK)
+    announced = False
+    while not stop.is_set():
+        if lock.acquire():
             try:
                 yield True
             finally:
                 lock.release()
             return
-        yield False
-        return
-    with db.engine.connect() as holder:
-        announced = False
-        while not stop.is_set():
-            got = holder.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _SCHEDULER_LOCK})
-            holder.commit()
-            if got.scalar():
-                try:
-                    yield True
-                finally:
-                    holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _SCHEDULER_LOCK})
-                    holder.commit()
-                return
-            if not announced:
-                log.info("another `digest run` schedules on this database; standing by")
-                announced = True
-            stop.wait(STANDBY_POLL_SECONDS)
-        yield False
+        if not announced:
+            log.info("another `digest run` schedules on this database; standing by")
+            announced = True
+        stop.wait(STANDBY_POLL_SECONDS)
+    yield False
 
 
 def _listener(settings: Settings) -> Any:

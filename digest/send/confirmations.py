@@ -18,11 +18,12 @@ from typing import Any, cast
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import CursorResult
 
+from digest.errors import TransportError
 from digest.render.placeholders import Personalisable, escape_html
 from digest.render.renderer import Renderer, render_email
 from digest.send.links import Links
 from digest.send.message import build_message, mailbox, new_message_id, to_bytes
-from digest.send.transport import Sent, Transport, TransportError
+from digest.send.transport import Sent, Transport
 from digest.settings import Settings
 from subscribers.db import Database
 from subscribers.models import Status, Subscriber

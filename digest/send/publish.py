@@ -20,6 +20,7 @@ from digest.edition.parse import parse_date
 from digest.errors import SourceNotFoundError
 from digest.ledger import Frozen, FrozenEdition
 from digest.render.renderer import Renderer, render_edition
+from digest.send.bounces import Thresholds
 from digest.send.compose import EditionComposer
 from digest.send.links import Links
 from digest.send.sender import Sender
@@ -173,6 +174,7 @@ def plan_send(
         composer,
         transport_factory or factory,
         wait_for_retries=wait_for_retries,
+        thresholds=Thresholds.from_settings(settings.feedback),
     )
     return SendPlan(sender, open_rows, counts, description)
 

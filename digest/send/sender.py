@@ -13,34 +13,35 @@ Only one process may own an edition's send on SQLite (a lock file beside the
 database). On PostgreSQL each sender holds an advisory lock on its own key for
 as long as it runs, and claims rows with ``FOR UPDATE SKIP LOCKED``; rows left
 ``sending`` by a sender whose lock is gone (it died) are put back to ``pending``.
+Both are ``digest.database.DatabaseLock``. A permanent refusal is judged, and
+counted toward the reader's bounce threshold, by ``digest.send.bounces``, as a
+delivery report of the same failure would be.
 """
 
 from __future__ import annotations
 
 import random
-import re
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 
-from filelock import FileLock, Timeout
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import select, update
 
 from digest import ledger
-from digest.errors import DigestError
+from digest.clock import utc_now
+from digest.database import DatabaseLock, held_elsewhere
+from digest.errors import DigestError, EditionPausedError, SendBusyError, TransportError
 from digest.ledger import DeliveryStatus, FrozenEdition, Recipient
+from digest.send import bounce_counts, bounces
 from digest.send.compose import EditionComposer
-from digest.send.transport import Transport, TransportError
+from digest.send.transport import Transport
 from digest.settings import DeliverySettings
 from subscribers.db import Database
 
-#: "No such user" and friends: the address does not exist (RFC 3463 enhanced codes).
-_NO_SUCH_USER = re.compile(r"\b5\.1\.(?:1|10)\b")
 _POLL_SECONDS = 2.0
 
 
@@ -62,18 +63,6 @@ def stop_all() -> None:
 def allow_sends() -> None:
     """After a stop has completed (the service is down), sends may start again."""
     _STOPPING.clear()
-
-
-class SendBusyError(DigestError):
-    """Another process is already sending this edition (SQLite)."""
-
-
-class EditionPausedError(DigestError):
-    """The edition is paused; ``digest resume`` lets it go on."""
-
-
-def is_bounce(error: TransportError) -> bool:
-    return error.permanent and bool(_NO_SUCH_USER.search(str(error)))
 
 
 def retry_delay(attempts: int, settings: DeliverySettings, rng: random.Random) -> float:
@@ -149,7 +138,8 @@ class Sender:
         transport_factory: Callable[[], Transport],
         *,
         wait_for_retries: bool = True,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
+        thresholds: bounces.Thresholds | None = None,
     ) -> None:
         self.db = db
         self.edition_id = edition.id
@@ -158,6 +148,7 @@ class Sender:
         self.transport_factory = transport_factory
         self.wait_for_retries = wait_for_retries
         self.clock = clock
+        self.thresholds = thresholds or bounces.Thresholds()
         self.key = secrets.randbits(62) + 1
         self.tally = Tally()
         self.stop = threading.Event()
@@ -170,33 +161,21 @@ class Sender:
 
     @contextmanager
     def _owned(self) -> Iterator[None]:
-        if self.db.is_sqlite:
-            database = self.db.engine.url.database or "digest.db"
-            lock = FileLock(f"{Path(database).resolve()}.send-{self.edition_id}.lock")
-            try:
-                lock.acquire(timeout=0)
-            except Timeout:
+        # SQLite: one lock per edition, so a second sender is refused. PostgreSQL: one
+        # lock per sender (its own random key), which says "alive" to the others.
+        with DatabaseLock(self.db, f"send-{self.edition_id}", self.key) as held:
+            if not held:
                 raise SendBusyError(
                     "another `digest send` is sending this edition from this database; "
                     "on SQLite one process sends an edition at a time (use PostgreSQL to "
                     "share a send between processes)"
-                ) from None
-            try:
+                )
+            if self.db.is_sqlite:
                 with self.db.transaction() as session:
                     ledger.release(session, self.edition_id, None)  # left by a dead sender
-                yield
-            finally:
-                lock.release()
-            return
-        with self.db.engine.connect() as holder:
-            holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
-            holder.commit()
-            try:
+            else:
                 self._reclaim_abandoned()
-                yield
-            finally:
-                holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-                holder.commit()
+            yield
 
     def _reclaim_abandoned(self) -> int:
         """PostgreSQL: rows claimed by senders that no longer hold their lock go back."""
@@ -204,13 +183,7 @@ class Sender:
             return 0
         with self.db.transaction() as session:
             keys = [k for k in ledger.claimers(session, self.edition_id) if k != self.key]
-        dead = []
-        with self.db.engine.connect() as probe:
-            for key in keys:
-                if _try_lock(probe, key):
-                    dead.append(key)
-                    probe.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            probe.commit()
+        dead = [key for key in keys if not held_elsewhere(self.db, key)]
         if not dead:
             return 0
         with self.db.transaction() as session:
@@ -364,9 +337,13 @@ class Sender:
         permanent = error.permanent and error.per_message
         with self.db.transaction() as session:
             if permanent or attempts >= self.settings.max_attempts:
-                ledger.record_failed(
-                    session, recipient.delivery_id, reason, now, bounced=is_bounce(error)
-                )
+                bounce = bounces.classify_refusal(error) if permanent else None
+                recorded = bounces.tagged(bounce, reason) if bounce else reason
+                subscriber = ledger.record_failed(session, recipient.delivery_id, recorded)
+                if bounce is not None and subscriber is not None:
+                    bounce_counts.count_bounce(
+                        session, subscriber, bounce, self.thresholds, now, f"bounce: {reason}"
+                    )
                 outcome = "failed"
             else:
                 delay = retry_delay(attempts, self.settings, self._rng)
@@ -396,10 +373,6 @@ class Sender:
                 .where(FrozenEdition.id == self.edition_id, FrozenEdition.paused_at.is_(None))
                 .values(paused_at=self.clock(), pause_reason=reason[:1000])
             )
-
-
-def _try_lock(connection: Connection, key: int) -> bool:
-    return bool(connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
 
 
 def set_paused(db: Database, edition_id: int, reason: str | None, now: datetime) -> bool:

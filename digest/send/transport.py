@@ -26,32 +26,12 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from digest.errors import DigestError
+from digest.errors import TransportError
+from digest.send import smtp_codes
 from digest.send.message import needs_smtputf8
 from digest.settings import Settings, redact_url
 
 DEFAULT_TIMEOUT = 30.0
-
-
-class TransportError(DigestError):
-    """A message could not be handed over.
-
-    ``permanent``: retrying won't help. ``per_message``: only this message or
-    recipient was refused; the transport itself still works for others.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: int | None = None,
-        permanent: bool = False,
-        per_message: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.permanent = permanent
-        self.per_message = per_message
 
 
 class _Closing(Exception):
@@ -155,7 +135,7 @@ class SMTPTransport:
             except _Closing as exc:  # 421: the server is closing; a new session may work
                 self._drop()
                 if attempt == 2:
-                    raise TransportError(str(exc), code=421) from exc
+                    raise TransportError(str(exc), code=smtp_codes.SERVICE_CLOSING) from exc
             except (TimeoutError, smtplib.SMTPServerDisconnected, ConnectionError) as exc:
                 self._drop()
                 if self._body_sent:
@@ -184,22 +164,22 @@ class SMTPTransport:
                 )
             options = ["SMTPUTF8", "BODY=8BITMIME"]
         code, reply = smtp.mail(sender, options)
-        if code != 250:
-            self._refused("the sender", code, reply, smtp)
+        if code != smtp_codes.OK:
+            self._refused("sender", "the sender", code, reply, smtp)
         code, reply = smtp.rcpt(recipient)
-        if code not in (250, 251):
-            self._refused(recipient, code, reply, smtp)
+        if code not in smtp_codes.RECIPIENT_ACCEPTED:
+            self._refused("recipient", recipient, code, reply, smtp)
         self._body_sent = True  # from here on, a lost answer may mean it was accepted
         try:
             code, reply = smtp.data(raw)
         except smtplib.SMTPDataError as exc:  # refused DATA itself (no 354)
             code, reply = exc.smtp_code, _text(exc.smtp_error).encode()
-        if code != 250:
-            self._refused("the message", code, reply, smtp)
+        if code != smtp_codes.OK:
+            self._refused("message", "the message", code, reply, smtp)
         return Sent(f"{code} {_text(reply)}")
 
-    def _refused(self, what: str, code: int, reply: bytes, smtp: smtplib.SMTP) -> None:
-        if code == 421:
+    def _refused(self, step: str, what: str, code: int, reply: bytes, smtp: smtplib.SMTP) -> None:
+        if code == smtp_codes.SERVICE_CLOSING:
             raise _Closing(f"{self.description} is closing the session: {code} {_text(reply)}")
         try:
             smtp.rset()  # one refused recipient must not spoil the session
@@ -208,8 +188,10 @@ class SMTPTransport:
         raise TransportError(
             f"{self.description} refused {what}: {code} {_text(reply)}",
             code=code,
-            permanent=500 <= code < 600,
+            permanent=smtp_codes.is_permanent(code),
             per_message=True,
+            refused=step,
+            reply=_text(reply),
         )
 
     def _drop(self) -> None:

@@ -25,17 +25,18 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.middleware.base import RequestResponseEndpoint
 
+from digest.errors import TransportError
 from digest.render.templating import make_environment, render_template
 from digest.send.confirmations import Confirmations
-from digest.send.transport import TransportError, open_delivery
+from digest.send.transport import open_delivery
 from digest.settings import Settings
 from digest.web.ratelimit import RateLimiter
 from subscribers import audience
 from subscribers.addresses import parse_address
 from subscribers.db import Database
-from subscribers.errors import AddressError, TokenError
+from subscribers.errors import AddressError, ExpiredTokenError, TokenError
 from subscribers.models import LEFT, ConsentMethod, Status, Subscriber
-from subscribers.tokens import Claim, ExpiredTokenError
+from subscribers.tokens import Claim
 
 log = logging.getLogger("digest.web")
 

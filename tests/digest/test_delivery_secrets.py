@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from digest.edition.files import EXAMPLE_EDITION
-from digest.feedback.imap import FetchError, ImapAddress
+from digest.errors import FetchError, TransportError
+from digest.feedback.imap import ImapAddress
 from digest.ledger import Delivery
 from digest.schedule import jobs
-from digest.send.transport import TransportError, is_loopback_url, open_transport
+from digest.send.transport import is_loopback_url, open_transport
 from digest.settings import load_settings, redact_url
 from subscribers.db import Database
 from tests.helpers import run

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import smtplib
-from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -23,39 +22,18 @@ from digest.feedback.store import Filer, Incoming
 from digest.feedback.text import html_to_text, safe_html, strip_reply
 from digest.ledger import Delivery, DeliveryStatus
 from digest.send.publish import freeze_source, plan_send
-from digest.settings import Settings
-from subscribers import audience
 from subscribers.db import Database
 from subscribers.models import Status
-from tests.helpers import READERS, message_id, run, scenario_settings, send_scenario
+from tests.helpers import (
+    READERS,
+    Scenario,
+    message_id,
+    permanent_bounce,
+    run,
+    scenario_settings,
+    send_scenario,
+)
 from tests.mailserver import free_port
-
-
-@dataclass
-class Scenario:
-    db: Database
-    settings: Settings
-    tmp: Path
-
-    def filer(self) -> Filer:
-        return Filer(self.db, self.settings)
-
-    def rows(self) -> list[Feedback]:
-        with self.db.transaction() as session:
-            found = list(session.scalars(select(Feedback).order_by(Feedback.id)))
-            session.expunge_all()
-        return found
-
-    def status_of(self, email: str) -> Status:
-        with self.db.transaction() as session:
-            return audience.get(session, email).status
-
-    def delivery(self, number: int) -> Delivery:
-        with self.db.transaction() as session:
-            found = session.get(Delivery, number)
-            assert found is not None
-            session.expunge(found)
-            return found
 
 
 @pytest.fixture
@@ -74,28 +52,6 @@ def reply(number: int, text: str, *, own_id: str, subject: str | None = None) ->
     message["In-Reply-To"] = message_id(number)
     message.set_content(text)
     return message.as_bytes()
-
-
-def permanent_bounce(
-    scenario: Scenario, delivery_id: int, own_id: str, status: str = "5.2.2"
-) -> bytes:
-    """A DSN to the VERP address of ``delivery_id``, failed for good with ``status``."""
-    with scenario.db.transaction() as session:
-        delivery = session.get(Delivery, delivery_id)
-        assert delivery is not None and delivery.subscriber_id is not None
-        address = READERS[delivery.subscriber_id - 1]
-    token = scenario.filer().signer.delivery_token(delivery_id)
-    return (
-        "From: MAILER-DAEMON@mx.example.net\n"
-        f"To: bounces+{token}@news.example.org\nMessage-ID: {own_id}\n"
-        "Subject: Undelivered Mail Returned to Sender\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
-        "--b\nContent-Type: text/plain\n\nThe mail system could not deliver it.\n\n"
-        "--b\nContent-Type: message/delivery-status\n\n"
-        "Reporting-MTA: dns; mx.example.net\n\n"
-        f"Final-Recipient: rfc822; {address}\nAction: failed\nStatus: {status}\n"
-        f"Diagnostic-Code: smtp; 550 {status} refused\n\n--b--\n"
-    ).encode()
 
 
 def test_raw_is_stored_once_even_when_redelivered_with_more_headers(scenario: Scenario) -> None:

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select, text
 
+from digest.clock import utc_now
 from digest.errors import DigestError
 from digest.feedback.imap import FILED, Fetcher, FetchReport
 from digest.feedback.models import Feedback, MailboxState
-from digest.feedback.store import Filer, utc_now
+from digest.feedback.store import Filer
 from digest.schedule import jobs
 from digest.settings import Settings
 from subscribers.db import Database

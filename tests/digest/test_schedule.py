@@ -13,8 +13,9 @@ import pytest
 import time_machine
 
 from digest.edition.model import Read
+from digest.errors import ScheduleError
 from digest.schedule import jobs
-from digest.schedule.scheduler import ScheduleError, daily_trigger, parse_at
+from digest.schedule.scheduler import daily_trigger, parse_at
 from digest.settings import ScheduleSettings
 from subscribers.db import Database
 from tests.helpers import add_subscribers, run

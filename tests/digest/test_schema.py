@@ -17,7 +17,8 @@ from alembic.migration import MigrationContext
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from sqlalchemy import Column, Connection, MetaData, String, text
 
-from digest.database import MIGRATIONS, include_object, metadata, new_revision
+from digest.database import MIGRATIONS, new_revision
+from digest.migrations import include_object, metadata
 from digest.schedule.scheduler import JOBS_TABLE
 from subscribers.db import Database, open_database
 

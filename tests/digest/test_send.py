@@ -243,7 +243,7 @@ def test_second_sender_on_sqlite_says_busy(smtp_server: SMTPServer, tmp_path: Pa
     from filelock import FileLock
 
     from digest.database import open_database
-    from digest.send.sender import SendBusyError
+    from digest.errors import SendBusyError
 
     db_url = f"sqlite:///{tmp_path / 'busy.db'}"
     db = open_database(db_url)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from digest.errors import ConfigError
-from digest.settings import load_settings
+from digest.settings import Settings, WebSettings, load_settings
+from tests.conftest import TEST_RUN_VARIABLES
 
 
 @pytest.fixture(autouse=True)
@@ -56,3 +58,43 @@ def test_invalid_values_name_the_setting(tmp_path: Path, toml: str, expected: st
         load_settings()
     assert expected in str(caught.value)
     assert "digest.toml" in str(caught.value)
+
+
+def test_precedence_arguments_environment_file_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Explicit arguments beat DIGEST_* variables, which beat the file, which beats defaults."""
+    (tmp_path / "digest.toml").write_text(
+        'database_url = "sqlite:///file.db"\ndelivery_url = "maildir:file-outbox"\n'
+        'editions_dir = "file-editions"\n'
+        '[publication]\nname = "File Name"\nsender_name = "File Desk"\n'
+    )
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "sqlite:///env.db")
+    monkeypatch.setenv("DIGEST_DELIVERY_URL", "smtp://127.0.0.1:9")
+    monkeypatch.setenv("DIGEST_PUBLICATION__NAME", "Env Name")
+    settings = load_settings(
+        overrides={"database_url": "sqlite:///argument.db", "publication": {"name": "Arg Name"}}
+    )
+    assert settings.database_url == "sqlite:///argument.db"  # argument over environment
+    assert settings.publication.name == "Arg Name"  # argument over environment, in a table
+    assert settings.delivery_url.get_secret_value() == "smtp://127.0.0.1:9"  # env over file
+    assert settings.publication.sender_name == "File Desk"  # file, the table merged key by key
+    assert settings.editions_dir == Path("file-editions")  # file over default
+    assert settings.demo_dir == Path("digest-demo")  # default
+
+
+def test_settings_built_in_code_ignore_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test or benchmark that builds Settings(...) gets what it asked for, whatever the shell says."""
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "sqlite:///env.db")
+    monkeypatch.setenv("DIGEST_WEB__PUBLIC_URL", "https://env.example")
+    settings = Settings(
+        database_url="sqlite:///mine.db", web=WebSettings(public_url="https://mine.example")
+    )
+    assert settings.database_url == "sqlite:///mine.db"
+    assert settings.web.public_url == "https://mine.example"
+
+
+def test_shell_settings_do_not_reach_tests() -> None:
+    """The autouse fixture in conftest.py removes DIGEST_* settings; test-run switches stay."""
+    leaked = [n for n in os.environ if n.startswith("DIGEST_") and n not in TEST_RUN_VARIABLES]
+    assert leaked == []

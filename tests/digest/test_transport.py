@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from digest.errors import TransportError
 from digest.send.message import build_message, new_message_id, to_bytes
 from digest.send.message import mailbox as address
 from digest.send.transport import (
     MaildirTransport,
     SMTPTransport,
-    TransportError,
     open_transport,
 )
 from tests.mailserver import SMTPServer, free_port, text_part

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import time_machine
 
-from subscribers.errors import TokenError
+from subscribers.errors import ExpiredTokenError, TokenError
 from subscribers.models import Subscriber
-from subscribers.tokens import ExpiredTokenError, Signer
+from subscribers.tokens import Signer
 
 SECRET = "a-test-secret-of-some-length"
 

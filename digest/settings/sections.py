@@ -1,36 +1,19 @@
-"""One settings object, loaded once at the edge (CLI, service, web app).
+"""The tables of ``digest.toml``: one model per table, each value checked when loaded.
 
-Values come from, lowest priority first: built-in defaults that make the demo
-work, ``digest.toml`` in the working directory (or the file ``DIGEST_CONFIG``
-names, which the CLI passes in), then ``DIGEST_*`` environment variables, with
-``__`` between table and key: ``DIGEST_PUBLICATION__NAME="The Daily Ledger"``.
-
-Unknown keys in the file are errors, so a typo is never silently ignored.
+Every model is frozen and forbids unknown keys, so a typo is an error naming the
+key, never a value silently ignored. :class:`digest.settings.Settings` gathers them.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    EmailStr,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-)
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, field_validator
 
-from digest.errors import ConfigError
-
-DEFAULT_CONFIG_FILE = Path("digest.toml")
 _HEX_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
 
 
@@ -324,99 +307,3 @@ class FeedbackSettings(BaseModel):
                 "(percent-encode / ? # @ : in the user name or password)"
             )
         return value
-
-
-class Settings(BaseSettings):
-    """Everything the publisher can be told, in one object."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="DIGEST_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        frozen=True,
-    )
-
-    editions_dir: Path = Path("editions")
-    demo_dir: Path = Path("digest-demo")
-    database_url: str = Field(
-        default="sqlite:///digest.db",
-        description="sqlite:///path.db (default, in the working directory) or postgresql://…",
-    )
-    delivery_url: SecretStr = Field(
-        default=SecretStr("maildir:outbox"),
-        description="maildir:///abs/path or maildir:relative/path (an outbox; the default), "
-        "smtp://host:port, smtp+starttls://user:pass@host:587, smtps://user:pass@host:465",
-    )
-    secret_key: SecretStr | None = Field(
-        default=None, description="Signs confirm and unsubscribe links; 16+ characters."
-    )
-    secret_key_file: Path = Field(
-        default=Path("digest.secret"),
-        description="Where a generated secret key is kept when secret_key is not set.",
-    )
-    publication: Publication = Publication()
-    render: RenderSettings = RenderSettings()
-    web: WebSettings = WebSettings()
-    delivery: DeliverySettings = DeliverySettings()
-    schedule: ScheduleSettings = ScheduleSettings()
-    reads: ReadsSettings = ReadsSettings()
-    subscribers: AudienceSettings = AudienceSettings()
-    feedback: FeedbackSettings = FeedbackSettings()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment overrides the file, which arrives as init values.
-        return (env_settings, init_settings)
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-
-
-def _describe(exc: ValidationError, origin: str) -> str:
-    lines = [f"invalid settings ({origin}):"]
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"])
-        message = (
-            "unknown setting (check the spelling)"
-            if error["type"] == "extra_forbidden"
-            else error["msg"]
-        )
-        lines.append(f"  {key}: {message}")
-    return "\n".join(lines)
-
-
-def load_settings(config_file: Path | None = None) -> Settings:
-    """Load settings from ``config_file`` (or ``./digest.toml`` if present) and the environment.
-
-    A file named explicitly must exist; the default one is optional.
-    """
-    data: dict[str, Any] = {}
-    origin = "defaults and DIGEST_* environment"
-    if config_file is not None:
-        if not config_file.is_file():
-            raise ConfigError(
-                f"settings file {config_file} does not exist (named by --config or DIGEST_CONFIG)"
-            )
-        data = _read_toml(config_file)
-        origin = f"{config_file} and DIGEST_* environment"
-    elif DEFAULT_CONFIG_FILE.is_file():
-        data = _read_toml(DEFAULT_CONFIG_FILE)
-        origin = f"{DEFAULT_CONFIG_FILE} and DIGEST_* environment"
-    try:
-        return Settings(**data)
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, origin)) from exc
