@@ -29,8 +29,8 @@ from digest.edition.files import atomic_output
 from digest.errors import DigestError
 from digest.feedback.classify import Mailboxes
 from digest.feedback.imap import Fetcher
+from digest.feedback.kinds import Kind
 from digest.feedback.listen import start_listener
-from digest.feedback.models import Kind
 from digest.feedback.query import FIELDS, Filter, list_feedback, show
 from digest.feedback.sources import FileSource
 from digest.feedback.store import Filer, FilingReport

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from digest.feedback.models import Kind
+from digest.feedback.kinds import Kind
 from digest.feedback.parse import Parsed
-from digest.send.links import bounce_mailbox, unsubscribe_mailbox
+from digest.send.mailboxes import bounce_mailbox, unsubscribe_mailbox
 from digest.settings import Settings
 
 #: Reply and forward prefixes of common mail clients, in several languages.

@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from digest.feedback.kinds import Kind
 from digest.feedback.match import Link
-from digest.feedback.models import Kind
 from digest.feedback.parse import Parsed
 from digest.ledger import Delivery, DeliveryStatus
 from digest.send import bounce_counts, bounces

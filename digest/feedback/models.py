@@ -7,23 +7,12 @@ again by a later version. ``kind`` is null only between those two steps.
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from subscribers.models import Base, UTCDateTime
-
-
-class Kind(enum.StrEnum):
-    reply = "reply"
-    suggestion = "suggestion"
-    auto_reply = "auto_reply"
-    bounce = "bounce"
-    complaint = "complaint"
-    unsubscribe = "unsubscribe"
-    other = "other"
 
 
 class Feedback(Base):

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from digest.feedback.models import Feedback, Kind
+from digest.feedback.kinds import Kind
+from digest.feedback.models import Feedback
 from digest.ledger import FrozenEdition
 from subscribers.models import Subscriber
 

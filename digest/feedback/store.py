@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session
 from digest.clock import utc_now
 from digest.feedback.classify import Mailboxes, classify
 from digest.feedback.effects import Counted, act
+from digest.feedback.kinds import Kind
 from digest.feedback.match import find_link
-from digest.feedback.models import Feedback, Kind
+from digest.feedback.models import Feedback
 from digest.feedback.parse import message_id_of, parse
 from digest.send.bounces import Thresholds
 from digest.send.links import Links

@@ -26,7 +26,8 @@ from digest.errors import ConfigError
 from digest.ledger import FrozenEdition, Recipient
 from digest.render.placeholders import Personalisable, escape_html, keep
 from digest.render.renderer import preview_values
-from digest.send.links import Links, bounce_mailbox, unsubscribe_mailbox
+from digest.send.links import Links
+from digest.send.mailboxes import bounce_mailbox, unsubscribe_mailbox
 from digest.send.message import header_text, mailbox, new_message_id
 from digest.settings import DeliverySettings, Settings
 

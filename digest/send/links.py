@@ -15,23 +15,6 @@ from subscribers.models import Subscriber
 from subscribers.tokens import Signer
 
 
-def split_address(address: str) -> tuple[str, str]:
-    local, _, domain = address.rpartition("@")
-    return local, domain
-
-
-def unsubscribe_mailbox(settings: Settings) -> tuple[str, str]:
-    """(local part, domain) of the mailto: unsubscribe address; tokens go after a ``+``."""
-    domain = split_address(settings.publication.sender_email)[1]
-    return split_address(settings.delivery.unsubscribe_address or f"unsubscribe@{domain}")
-
-
-def bounce_mailbox(settings: Settings) -> tuple[str, str]:
-    """(local part, domain) of the envelope sender; VERP tokens go after a ``+``."""
-    domain = split_address(settings.publication.sender_email)[1]
-    return split_address(settings.delivery.bounce_address or f"bounces@{domain}")
-
-
 @dataclass(frozen=True)
 class Links:
     """Builds the signed links for one publication."""
