@@ -74,6 +74,23 @@ def test_bad_database_url_is_a_clear_error(
     assert code == 1 and "is not valid" in err
 
 
+def test_import_stops_at_an_over_long_row_with_a_clear_error(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A quoted cell hiding a row: exit 1, the row and limit named, no traceback, none smuggled."""
+    (here / "list.csv").write_text(
+        "email,name\nok@example.org,Ok\n"
+        'a@example.org,"' + "x" * 140_000 + '\nsmuggled@example.com,Smuggled\n"\n'
+    )
+    code, out, err = run(["subscribers", "import", "list.csv", "--confirmed"], capsys)
+    assert code == 1 and "Traceback" not in out + err
+    message = " ".join(err.split())  # as one line, however the terminal wrapped it
+    assert message.startswith("error: list.csv: row 3 (line 3) is longer than 65,536 characters")
+    assert "the rows before it were (1 added," in message
+    code, out, _ = run(["subscribers", "list", "--format", "json"], capsys)
+    assert [row["email"] for row in json.loads(out)] == ["ok@example.org"]
+
+
 def _outbox_messages(folder: Path) -> list[mailbox.MaildirMessage]:
     return list(mailbox.Maildir(folder, create=False)) if folder.exists() else []
 
