@@ -6,6 +6,15 @@ batch. Every row ends up counted as added, updated, unchanged or rejected (with
 its row number and reason); nothing in the file can make the importer crash.
 Reading and checking the rows happens here; writing a checked batch, with the
 rules of ``audience.join``, is ``subscribers.bulk_join``.
+
+A row the reader cannot get past safely (longer than ``MAX_ROW_CHARS``, more
+than ``MAX_CELLS`` cells, unreadable as CSV: see ``subscribers.csv_rows``) stops
+the import with ``ImportStoppedError`` naming the row and its line. Nothing is
+lost and nothing is guessed: every row before it is imported (the batches before
+it committed, and the rows of its own batch too), nothing from it on; after
+correcting the file, importing it again finishes the job (rows already imported
+count as unchanged). Skipping the row instead would mean guessing where the next
+one begins, and a guess inside a quoted cell imports the cell's text as rows.
 """
 
 from __future__ import annotations
@@ -28,15 +37,27 @@ from sqlalchemy.exc import IntegrityError
 from subscribers.addresses import parse_address
 from subscribers.audience import ConsentEvidence, Outcome
 from subscribers.bulk_join import Checked, Rejection, write_batch
+from subscribers.csv_rows import RowError, Rows, header_line
 from subscribers.db import Database
 from subscribers.errors import AddressError, AudienceError
 from subscribers.models import ConsentMethod
 
-__all__ = ["BATCH_ROWS", "ImportReport", "Rejection", "check_rows", "import_csv"]
+__all__ = [
+    "BATCH_CHARS",
+    "BATCH_ROWS",
+    "ImportReport",
+    "ImportStoppedError",
+    "Rejection",
+    "check_rows",
+    "import_csv",
+]
 
 #: What undecodable bytes (surrogate escapes) and NULs (replaced) become in a row.
 _NOT_TEXT = re.compile("[\ufffd\udc80-\udcff]")
 BATCH_ROWS = 2000
+#: A batch also ends once its rows hold this many characters, so a file of long
+#: rows keeps as little in memory (and in flight to a checking process) as short ones.
+BATCH_CHARS = 1_048_576
 #: Rejections kept in memory for the report; all of them go to the rejects file.
 REPORTED_REJECTIONS = 200
 
@@ -57,9 +78,12 @@ class ImportReport:
         return self.added + self.updated + self.unchanged + self.rejected
 
 
-def _lines(handle: IO[str]) -> Iterator[str]:
-    for line in handle:
-        yield line.replace("\0", "\ufffd")  # csv refuses NUL; the row is then rejected
+class ImportStoppedError(AudienceError):
+    """The import stopped at a row it cannot read safely; ``report`` has what it did."""
+
+    def __init__(self, message: str, report: ImportReport) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 def _delimiter(header_line: str) -> str:
@@ -95,17 +119,17 @@ def import_csv(
         raw,
         io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="") as text,
     ):
-        delimiter = _delimiter(text.readline())
-        text.seek(0)
-        reader = csv.reader(_lines(text), delimiter=delimiter)
         try:
+            delimiter = _delimiter(header_line(text))
+            text.seek(0)
+            reader = Rows(text, delimiter)
             header = [cell.strip().lower() for cell in next(reader)]
         except StopIteration:
             raise AudienceError(
                 f"{path} is empty; it needs a header row with an 'email' column"
             ) from None
-        except csv.Error as exc:
-            raise AudienceError(f"{path}: the header row cannot be read: {exc}") from exc
+        except RowError as exc:
+            raise AudienceError(f"{path}: the header row {exc.reason}") from exc
         if "email" not in header:
             raise AudienceError(
                 f"{path}: no 'email' column in the header ({', '.join(header) or 'empty'}); "
@@ -113,13 +137,27 @@ def import_csv(
             )
         if reject_writer is not None:
             reject_writer.writerow(["row", "reason", *header])
-        batches = _batches(reader, raw, report, reject_writer)
+        stop: list[tuple[int, RowError]] = []
+        batches = _batches(reader, raw, stop)
         parallel = workers if workers is not None else _default_workers(path)
         for position, checked in _checked(batches, header, parallel):
             _import_batch(db, checked, header, now(), confirmed, report, reject_writer)
             if progress is not None:
                 progress(position, report.rows)
+    if stop:
+        row, error = stop[0]
+        raise ImportStoppedError(_stopped(path, row, error, report), report)
     return report
+
+
+def _stopped(path: Path, row: int, error: RowError, report: ImportReport) -> str:
+    return (
+        f"{path}: row {row:,} (line {error.line:,}) {error.reason}. The import stopped at "
+        f"that row: nothing from it on was imported, the rows before it were "
+        f"({report.added:,} added, {report.updated:,} updated, {report.unchanged:,} unchanged, "
+        f"{report.rejected:,} rejected). Correct that row and import the file again; rows "
+        "already imported count as unchanged."
+    )
 
 
 #: Files larger than this have their rows checked in a second process.
@@ -135,10 +173,14 @@ _Batch = list[tuple[int, list[str]]]
 
 
 def _batches(
-    reader: Iterator[list[str]], raw: IO[bytes], report: ImportReport, reject_writer: Any
+    reader: Rows, raw: IO[bytes], stop: list[tuple[int, RowError]]
 ) -> Iterator[tuple[int, _Batch]]:
-    """Rows in batches of ``BATCH_ROWS``, each with how far into the file it ends."""
+    """Rows in batches of ``BATCH_ROWS`` (or ``BATCH_CHARS``), each with how far into the
+    file it ends. At a row that cannot be read safely, the rows before it are yielded and
+    the row number and error put in ``stop``: the caller stops after importing them.
+    """
     batch: _Batch = []
+    chars = 0
     row_number = 1
     while True:
         row_number += 1
@@ -146,15 +188,17 @@ def _batches(
             cells = next(reader)
         except StopIteration:
             break
-        except csv.Error as exc:
-            _reject(report, reject_writer, Rejection(row_number, f"unreadable row: {exc}", []))
-            continue
+        except RowError as exc:
+            stop.append((row_number, exc))
+            break
         if not any(cell.strip() for cell in cells):
             continue
         batch.append((row_number, cells))
-        if len(batch) >= BATCH_ROWS:
+        chars += reader.chars
+        if len(batch) >= BATCH_ROWS or chars >= BATCH_CHARS:
             yield raw.tell(), batch
             batch = []
+            chars = 0
     if batch:
         yield raw.tell(), batch
 

@@ -8,20 +8,29 @@ reached through psycopg 3. The caller names the Alembic migrations to apply (the
 one history lives with the application, which knows every model: ``digest.database``);
 they run when the database is opened, under a lock so two processes starting together
 migrate once.
+
+A new SQLite file is created ``0600`` (owner only, whatever the umask) before SQLite
+opens it: it holds every subscriber's address, and SQLite gives the ``-wal`` and
+``-shm`` files it makes the main file's mode. An existing file keeps its mode, so
+``chmod 640`` once lets a group (a backup user) read the database and its WAL too.
+The URL is never shown with its password: errors name it through :func:`redact`.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +38,8 @@ from subscribers.errors import DatabaseError
 
 BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK = 74_201_117  # PostgreSQL advisory lock key for migrations
+#: Mode of a new SQLite database file (and so of its -wal and -shm files).
+PRIVATE_FILE_MODE = 0o600
 
 
 def normalise_url(url: str) -> str:
@@ -37,6 +48,70 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+#: A URL's scheme and the slashes after it, however many the URL got right.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/{0,2}")
+
+
+def _split_password(url: str) -> tuple[str, str, str]:
+    """``url`` as (up to the password, the password, after it); the password may be "".
+
+    The user information is what comes before the *last* ``@`` (after the scheme), and
+    the password all of it after its first ``:``. So a password holding an unencoded
+    ``@`` or ``/``, or a URL too malformed to parse, is hidden too much, never too little.
+    """
+    head, at, _ = url.rpartition("@")
+    if not at or url.lower().startswith("sqlite"):  # SQLite: a path, never a password
+        return url, "", ""
+    scheme = _SCHEME.match(head)
+    colon = head.find(":", scheme.end() if scheme else 0)
+    if colon < 0:
+        return url, "", ""
+    return url[: colon + 1], head[colon + 1 :], url[len(head) :]
+
+
+def redact(url: str) -> str:
+    """``url`` with its password, if any, shown as ``***``, even when it cannot be parsed."""
+    before, password, after = _split_password(url)
+    return f"{before}***{after}" if password else url
+
+
+def _failure(message: str, url: str) -> DatabaseError:
+    """A ``DatabaseError`` whose text cannot carry the password, whatever a driver put in it."""
+    password = _split_password(url)[1]
+    for secret in {password, unquote(password)}:
+        if len(secret) >= 4:  # a shorter one would blank unrelated text
+            message = message.replace(secret, "***")
+    return DatabaseError(message)
+
+
+def _create_private(parsed: URL, mode: int) -> URL:
+    """Create the SQLite file of ``parsed`` with ``mode`` if it is new; the URL to open.
+
+    The path is the one SQLite opens (relative to the working directory), with ``~``
+    expanded; its folder is created too.
+    """
+    database = parsed.database
+    if not database or database == ":memory:" or "uri" in parsed.query:
+        return parsed  # in memory, or a URI filename only SQLite interprets
+    path = Path(os.path.abspath(Path(database).expanduser()))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        except FileExistsError:
+            return parsed.set(database=str(path))
+    except OSError as exc:
+        raise DatabaseError(
+            f"cannot create the database {path}: {exc.strerror}; check that its folder "
+            "exists or can be created, and is writable"
+        ) from exc
+    try:
+        os.fchmod(descriptor, mode)  # exactly ``mode``: os.open's is narrowed by the umask
+    finally:
+        os.close(descriptor)
+    return parsed.set(database=str(path))
 
 
 def _sqlite_settings(engine: Engine) -> None:
@@ -106,20 +181,26 @@ def migrate(
             command.upgrade(config, revision)
 
 
-def open_database(url: str, *, migrations: Path | None = None) -> Database:
-    """Open the database at ``url``; with ``migrations``, create and migrate it as needed."""
+def open_database(
+    url: str, *, migrations: Path | None = None, file_mode: int = PRIVATE_FILE_MODE
+) -> Database:
+    """Open the database at ``url``; with ``migrations``, create and migrate it as needed.
+
+    A new SQLite file is created with ``file_mode``; see the module docstring.
+    """
+    shown = redact(url)
     try:
         parsed = make_url(normalise_url(url))
-    except ArgumentError as exc:
-        raise DatabaseError(
-            f"database URL {url!r} is not valid; use e.g. sqlite:///digest.db or "
-            "postgresql://user@host/dbname"
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        why = " (its port is not a number)" if isinstance(exc, ValueError) else ""
+        raise _failure(
+            f"database URL {shown!r} is not valid{why}; use e.g. sqlite:///digest.db or "
+            "postgresql://user:password@host:5432/dbname",
+            url,
         ) from exc
     options: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        parsed = _create_private(parsed, file_mode)
     elif parsed.get_backend_name() != "postgresql":
         raise DatabaseError(
             f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL"
@@ -128,8 +209,8 @@ def open_database(url: str, *, migrations: Path | None = None) -> Database:
         options["pool_pre_ping"] = True
     try:
         engine = create_engine(parsed, **options)
-    except (ArgumentError, ImportError) as exc:
-        raise DatabaseError(f"cannot use database {url}: {exc}") from exc
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise _failure(f"cannot use database {shown}: {exc}", url) from exc
     if engine.dialect.name == "sqlite":
         _sqlite_settings(engine)
     try:
@@ -137,10 +218,8 @@ def open_database(url: str, *, migrations: Path | None = None) -> Database:
             migrate(engine, migrations)
     except OperationalError as exc:
         engine.dispose()
-        raise DatabaseError(
-            f"cannot open database {parsed.render_as_string()}: {exc.orig}"
-        ) from exc
+        raise _failure(f"cannot open database {shown}: {exc.orig}", url) from exc
     except SQLAlchemyError as exc:
         engine.dispose()
-        raise DatabaseError(f"cannot migrate database {parsed.render_as_string()}: {exc}") from exc
+        raise _failure(f"cannot migrate database {shown}: {exc}", url) from exc
     return Database(engine, sessionmaker(engine, expire_on_commit=False))

@@ -74,6 +74,42 @@ def test_bad_database_url_is_a_clear_error(
     assert code == 1 and "is not valid" in err
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:secret@host:notaport/db",
+        "postgresql://u:secret@host:[::1/db",
+        "postgresql//u:secret@host/db",
+        "postgresql+nodriver://u:secret@host/db",
+    ],
+)
+def test_a_malformed_database_url_is_an_error_without_its_password(
+    clean_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """A malformed URL (a port that is no number …): exit 1, a message, no password or traceback."""
+    monkeypatch.setenv("DIGEST_DATABASE_URL", url)
+    code, out, err = run(["subscribers", "list"], capsys)
+    assert code == 1 and err.startswith("error: ")
+    assert "u:***@host" in err and "secret" not in out + err and "Traceback" not in out + err
+
+
+def test_import_stops_at_an_over_long_row_with_a_clear_error(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A quoted cell hiding a row: exit 1, the row and limit named, no traceback, none smuggled."""
+    (here / "list.csv").write_text(
+        "email,name\nok@example.org,Ok\n"
+        'a@example.org,"' + "x" * 140_000 + '\nsmuggled@example.com,Smuggled\n"\n'
+    )
+    code, out, err = run(["subscribers", "import", "list.csv", "--confirmed"], capsys)
+    assert code == 1 and "Traceback" not in out + err
+    message = " ".join(err.split())  # as one line, however the terminal wrapped it
+    assert message.startswith("error: list.csv: row 3 (line 3) is longer than 65,536 characters")
+    assert "the rows before it were (1 added," in message
+    code, out, _ = run(["subscribers", "list", "--format", "json"], capsys)
+    assert [row["email"] for row in json.loads(out)] == ["ok@example.org"]
+
+
 def _outbox_messages(folder: Path) -> list[mailbox.MaildirMessage]:
     return list(mailbox.Maildir(folder, create=False)) if folder.exists() else []
 
