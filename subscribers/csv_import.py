@@ -39,7 +39,7 @@ from subscribers.audience import ConsentEvidence, Outcome
 from subscribers.bulk_join import Checked, Rejection, write_batch
 from subscribers.csv_rows import RowError, Rows, header_line
 from subscribers.db import Database
-from subscribers.errors import AddressError, AudienceError
+from subscribers.errors import AddressError, AudienceError, ImportStoppedError
 from subscribers.models import ConsentMethod
 
 __all__ = [
@@ -76,14 +76,6 @@ class ImportReport:
     @property
     def rows(self) -> int:
         return self.added + self.updated + self.unchanged + self.rejected
-
-
-class ImportStoppedError(AudienceError):
-    """The import stopped at a row it cannot read safely; ``report`` has what it did."""
-
-    def __init__(self, message: str, report: ImportReport) -> None:
-        super().__init__(message)
-        self.report = report
 
 
 def _delimiter(header_line: str) -> str:

@@ -18,6 +18,8 @@ import csv
 from collections.abc import Iterator
 from typing import IO
 
+from subscribers.errors import RowError
+
 __all__ = ["MAX_CELLS", "MAX_ROW_CHARS", "RowError", "Rows", "header_line"]
 
 #: Characters in one row, line ends and the lines of a quoted cell included.
@@ -25,15 +27,6 @@ __all__ = ["MAX_CELLS", "MAX_ROW_CHARS", "RowError", "Rows", "header_line"]
 MAX_ROW_CHARS = 65_536
 #: Cells in one row (a subscriber list has a few dozen columns at most).
 MAX_CELLS = 1_000
-
-
-class RowError(Exception):
-    """A row the reader cannot get past safely; ``line`` is where the row starts."""
-
-    def __init__(self, line: int, reason: str) -> None:
-        super().__init__(reason)
-        self.line = line
-        self.reason = reason
 
 
 class Rows:

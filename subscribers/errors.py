@@ -10,6 +10,8 @@ the ``digest`` CLI reports them exactly like ``digest.errors.DigestError``.
     ├── AddressError           an email address is not valid
     ├── NotSubscribedError     no subscriber has that address
     ├── SuppressedError        the address was erased or left; it cannot be re-added
+    ├── RowError               a CSV row over the limits, or unreadable as CSV
+    ├── ImportStoppedError     a CSV import stopped at a row it cannot read safely
     └── TokenError             a confirm/unsubscribe link is forged, damaged or expired
         └── ExpiredTokenError  a confirmation link we signed is too old
 
@@ -18,6 +20,11 @@ above is checked against the classes by ``tests/test_errors.py``.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from subscribers.csv_import import ImportReport
 
 
 class AudienceError(Exception):
@@ -46,3 +53,20 @@ class TokenError(AudienceError):
 
 class ExpiredTokenError(TokenError):
     """A confirmation link was signed by us but is too old."""
+
+
+class ImportStoppedError(AudienceError):
+    """A CSV import stopped at a row it cannot read safely; ``report`` has what it did."""
+
+    def __init__(self, message: str, report: ImportReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class RowError(AudienceError):
+    """A row the reader cannot get past safely; ``line`` is where the row starts."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+        self.reason = reason
