@@ -35,6 +35,7 @@ from digest import ledger
 from digest.errors import DigestError
 from digest.ledger import DeliveryStatus, FrozenEdition, Recipient
 from digest.send.compose import EditionComposer
+from digest.send.message import UnsafeAddress
 from digest.send.transport import Transport, TransportError
 from digest.settings import DeliverySettings
 from subscribers.db import Database
@@ -344,7 +345,13 @@ class Sender:
 
     def _deliver(self, transport: Transport, recipient: Recipient) -> None:
         now = self.clock()
-        composed = self.composer.compose(recipient, now)
+        try:
+            composed = self.composer.compose(recipient, now)
+        except UnsafeAddress as exc:  # can't be written safely: this reader only, for good
+            self._record_failure(
+                recipient, TransportError(str(exc), permanent=True, per_message=True)
+            )
+            return
         self.rate.wait()
         try:
             reply = transport.send(composed.raw, composed.envelope_from, recipient.email).reply
