@@ -14,10 +14,9 @@ import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 from pathlib import Path
 
 import dkim
@@ -27,13 +26,7 @@ from digest.ledger import FrozenEdition, Recipient
 from digest.render.placeholders import Personalisable, escape_html, keep
 from digest.render.renderer import preview_values
 from digest.send.links import Links, bounce_mailbox, unsubscribe_mailbox
-from digest.send.message import (
-    header_text,
-    mailbox,
-    new_message_id,
-    safe_address,
-    safe_mailbox,
-)
+from digest.send.message import SMTP, address_header, header_text, mailbox, new_message_id
 from digest.settings import DeliverySettings, Settings
 
 #: Headers the DKIM signature covers, List-* included so they can't be altered.
@@ -136,13 +129,13 @@ class Skeleton:
 
     def __init__(self, sender: Address, reply_to: Address, subject: str, list_id: str) -> None:
         message = EmailMessage()
-        message["From"] = safe_mailbox(sender)
+        message.set_raw("From", address_header(sender, "From"))
         message["Subject"] = header_text(subject)
-        message["Reply-To"] = safe_mailbox(reply_to)
+        message.set_raw("Reply-To", address_header(reply_to, "Reply-To"))
         message["List-Id"] = header_text(list_id)
         message.set_content(_TEXT_MARK, cte="quoted-printable")
         message.add_alternative(_HTML_MARK, subtype="html", cte="quoted-printable")
-        raw = message.as_bytes(policy=policy.SMTP)
+        raw = message.as_bytes(policy=SMTP)
         before_text, _, rest = raw.partition(_TEXT_MARK.encode())
         between, _, after_html = rest.partition(_HTML_MARK.encode())
         if not between or not after_html:
@@ -155,20 +148,8 @@ class Skeleton:
 
 
 def to_header(name: str | None, email: str) -> str:
-    """``To`` for one recipient; plain names the fast way, others by the email package.
-
-    Both ways take the name through ``header_text`` and the address through
-    ``safe_address``: the fast way writes the line itself, so it must not skip them.
-    """
-    clean = header_text(name or "")
-    email = safe_address(email)
-    if clean.isascii() and email.isascii():
-        return formataddr((clean, email))
-    # Encoded words for the name, unless the address itself needs SMTPUTF8.
-    rules = policy.SMTP if email.isascii() else policy.SMTPUTF8
-    folded = rules.header_factory("To", mailbox(clean, email))
-    text = str(folded.fold(policy=rules))  # "To: value\r\n", or "To:\r\n value" when long
-    return text.removeprefix("To:").strip(" \r\n")
+    """``To`` for one recipient, made by the same function as every address header."""
+    return address_header(mailbox(name, email), "To")
 
 
 class EditionComposer:

@@ -12,6 +12,10 @@ before the CVE-2024-6923 fix (3.11.10, 3.12.5), writes a decoded CR/LF out as a
 real line break. So :func:`header_text` decodes encoded words itself, removes
 every control character from the result, and repeats until no encoded word is
 left; the email package then encodes clean text, never text it would decode.
+
+Address headers are encoded and folded here (:func:`address_header`), not by the
+email package: before gh-80222's fix it drops the quotes of a display name it
+folds over two lines, so ``"Eve, x@evil.example" <eve@…>`` became two addresses.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from email import policy
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -48,6 +53,14 @@ _MAX_ROUNDS = 8
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII but ':'
+_ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")  # a display name needing no quotes
+_LINE = 78  # RFC 5322's recommended line length; longer names are folded as encoded words
+
+#: What messages are written with. ``refold_source="none"``: header lines made
+#: here (set with ``set_raw``) go out exactly as made, never re-parsed and
+#: re-folded by the email package.
+SMTP = policy.SMTP.clone(refold_source="none")
+SMTPUTF8 = policy.SMTPUTF8.clone(refold_source="none")
 
 
 class UnsafeAddress(ValueError):
@@ -137,6 +150,34 @@ def safe_mailbox(address: Address) -> Address:
     return mailbox(address.display_name, f"{address.username}@{address.domain}")
 
 
+def address_header(address: Address, field: str) -> str:
+    """The value of an address header (``field``: From, To…), encoded and folded here.
+
+    A clean name that fits on one line is written as it is, or quoted; a longer
+    or non-ASCII one as RFC 2047 encoded words (``email.header``), which fold
+    safely and hide nothing: they decode to the cleaned name only.
+    """
+    clean = safe_mailbox(address)
+    spec = clean.addr_spec
+    name = clean.display_name
+    if not name:
+        return spec
+    if name.isascii():
+        phrase = name if _ATOMS.fullmatch(name) else _quoted(name)
+        line = f"{phrase} <{spec}>"
+        if len(field) + 2 + len(line.encode()) <= _LINE:
+            return line
+    words = Header(name, "utf-8", header_name=field).encode(linesep="\r\n")
+    last = words.rpartition("\n")[2] if "\n" in words else f"{field}: {words}"
+    gap = " " if len(last) + len(spec) + 3 <= _LINE else "\r\n "
+    return f"{words}{gap}<{spec}>"
+
+
+def _quoted(text: str) -> str:
+    """An RFC 5322 quoted-string (backslash and double quote escaped)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def header_name(name: str) -> str:
     """A header field name, refused unless it is printable ASCII without a colon."""
     if not _HEADER_NAME.fullmatch(name):
@@ -163,13 +204,13 @@ def build_message(
 ) -> EmailMessage:
     """A complete message; ``headers`` adds more (List-*, Auto-Submitted …), all made safe."""
     message = EmailMessage()
-    message["From"] = safe_mailbox(sender)
-    message["To"] = safe_mailbox(to)
+    message.set_raw("From", address_header(sender, "From"))
+    message.set_raw("To", address_header(to, "To"))
     message["Subject"] = header_text(subject)
     message["Date"] = format_datetime(now)
     message["Message-ID"] = header_text(message_id)
     if reply_to is not None:
-        message["Reply-To"] = safe_mailbox(reply_to)
+        message.set_raw("Reply-To", address_header(reply_to, "Reply-To"))
     for name, value in (headers or {}).items():
         message[header_name(name)] = header_text(value)
     message.set_content(text, cte="quoted-printable")
@@ -186,4 +227,4 @@ def needs_smtputf8(*addresses: str) -> bool:
 def to_bytes(message: EmailMessage, *addresses: str) -> bytes:
     """The message as sent over SMTP (CRLF); raw UTF-8 headers only when an address needs it."""
     utf8 = needs_smtputf8(*addresses)
-    return message.as_bytes(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
+    return message.as_bytes(policy=SMTPUTF8 if utf8 else SMTP)
