@@ -11,6 +11,7 @@
     │   └── EmailTooLargeError  the HTML passes the size limit (Gmail clips it)
     ├── ReadError               a read's page or a feed can't be fetched or understood
     ├── TransportError          a message could not be handed over (code, reply, permanent…)
+    ├── UnsafeAddressError      an address can't be written into a header without changing meaning
     ├── SendBusyError           another process is sending this edition (SQLite)
     ├── EditionPausedError      the edition is paused; ``digest resume`` lets it go on
     ├── SendPaused              a send paused itself after too many failures in a row
@@ -120,6 +121,10 @@ class TransportError(DigestError):
         self.per_message = per_message
         self.refused = refused
         self.reply = reply
+
+
+class UnsafeAddressError(DigestError):
+    """An email address that can't be written into a header without changing its meaning."""
 
 
 class SendBusyError(DigestError):

@@ -7,11 +7,18 @@ form, lower-cased, which makes the address unique regardless of letter case.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
 from subscribers.errors import AddressError
+
+#: An RFC 2047 encoded word. Its characters are all legal in a local part, but a
+#: mail program decodes it in a header (into anything, CR/LF included), so the
+#: address could not be written without changing it. digest.send.message refuses
+#: the same shape when writing headers.
+_ENCODED_WORD = re.compile(r"=\?[^?]*\?[bBqQ]\?[^?]*\?=")
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,11 @@ def parse_address(raw: str) -> Address:
     typed = raw.strip()
     if not typed:
         raise AddressError("the email address is empty")
+    if _ENCODED_WORD.search(typed):
+        raise AddressError(
+            f"{typed!r} is not accepted: it contains an encoded word (=?…?=), "
+            "which mail programs would decode; use the plain address"
+        )
     try:
         valid = validate_email(typed, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:

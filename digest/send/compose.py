@@ -14,10 +14,9 @@ import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 from pathlib import Path
 
 import dkim
@@ -28,7 +27,7 @@ from digest.render.placeholders import Personalisable, escape_html, keep
 from digest.render.renderer import preview_values
 from digest.send.links import Links
 from digest.send.mailboxes import bounce_mailbox, unsubscribe_mailbox
-from digest.send.message import header_text, mailbox, new_message_id
+from digest.send.message import SMTP, address_header, header_text, mailbox, new_message_id
 from digest.settings import DeliverySettings, Settings
 
 #: Headers the DKIM signature covers, List-* included so they can't be altered.
@@ -126,18 +125,18 @@ class Skeleton:
 
     The email package builds a message with marked bodies (so the boundary, part
     headers and encoded Subject are its work); per recipient only the bodies and
-    a few headers go in.
+    a few headers go in. Every value goes through ``header_text``/``mailbox``.
     """
 
     def __init__(self, sender: Address, reply_to: Address, subject: str, list_id: str) -> None:
         message = EmailMessage()
-        message["From"] = sender
+        message.set_raw("From", address_header(sender, "From"))
         message["Subject"] = header_text(subject)
-        message["Reply-To"] = reply_to
-        message["List-Id"] = list_id
+        message.set_raw("Reply-To", address_header(reply_to, "Reply-To"))
+        message["List-Id"] = header_text(list_id)
         message.set_content(_TEXT_MARK, cte="quoted-printable")
         message.add_alternative(_HTML_MARK, subtype="html", cte="quoted-printable")
-        raw = message.as_bytes(policy=policy.SMTP)
+        raw = message.as_bytes(policy=SMTP)
         before_text, _, rest = raw.partition(_TEXT_MARK.encode())
         between, _, after_html = rest.partition(_HTML_MARK.encode())
         if not between or not after_html:
@@ -150,15 +149,8 @@ class Skeleton:
 
 
 def to_header(name: str | None, email: str) -> str:
-    """``To`` for one recipient; plain names the fast way, others by the email package."""
-    clean = header_text(name or "")
-    if clean.isascii() and email.isascii():
-        return formataddr((clean, email))
-    # Encoded words for the name, unless the address itself needs SMTPUTF8.
-    rules = policy.SMTP if email.isascii() else policy.SMTPUTF8
-    folded = rules.header_factory("To", mailbox(clean, email))
-    text = str(folded.fold(policy=rules))  # "To: value\r\n", or "To:\r\n value" when long
-    return text.removeprefix("To:").strip(" \r\n")
+    """``To`` for one recipient, made by the same function as every address header."""
+    return address_header(mailbox(name, email), "To")
 
 
 class EditionComposer:
@@ -214,7 +206,7 @@ class EditionComposer:
             self.message_id(recipient.delivery_id),
             now,
             self.envelope_from(recipient.delivery_id),
-            f"<{unsubscribe_url}>,\r\n <{mailto}>",
+            [unsubscribe_url, mailto],
         )
 
     def compose_test(self, email: str, now: datetime, prefix: str = "[TEST]") -> Composed:
@@ -229,7 +221,7 @@ class EditionComposer:
             new_message_id(self.domain),
             now,
             self.envelope_from(None),
-            f"<{values['unsubscribe_url']}>",
+            [values["unsubscribe_url"]],
         )
 
     def _compose(
@@ -241,14 +233,16 @@ class EditionComposer:
         message_id: str,
         now: datetime,
         envelope_from: str,
-        list_unsubscribe: str,
+        unsubscribe_uris: list[str],
     ) -> Composed:
+        # Written as raw lines: the email package would encode a long URL as an
+        # RFC 2047 word, which mail clients then can't read as a link. One URI a
+        # line, each made safe like any header value.
+        list_unsubscribe = ",\r\n ".join(f"<{header_text(uri)}>" for uri in unsubscribe_uris)
         headers = (
             f"To: {to_header(name, email)}\r\n"
             f"Date: {format_datetime(now)}\r\n"
-            f"Message-ID: {message_id}\r\n"
-            # Written as raw lines: the email package would encode a long URL as an
-            # RFC 2047 word, which mail clients then can't read as a link.
+            f"Message-ID: {header_text(message_id)}\r\n"
             f"List-Unsubscribe: {list_unsubscribe}\r\n"
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
         ).encode()

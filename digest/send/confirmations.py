@@ -18,7 +18,7 @@ from typing import Any, cast
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import CursorResult
 
-from digest.errors import TransportError
+from digest.errors import TransportError, UnsafeAddressError
 from digest.render.placeholders import Personalisable, escape_html
 from digest.render.renderer import Renderer, render_email
 from digest.send.links import Links
@@ -95,7 +95,11 @@ class Confirmations:
     def send(self, transport: Transport, subscriber: Subscriber, now: datetime) -> Sent:
         """Send one confirmation; the caller records ``confirmation_sent_at``."""
         sender = self.publication.sender_email
-        raw = to_bytes(self.message(subscriber, now), sender, subscriber.email)
+        try:
+            message = self.message(subscriber, now)
+        except UnsafeAddressError as exc:  # refused for this subscriber only, like a 5xx reply
+            raise TransportError(str(exc), permanent=True, per_message=True) from exc
+        raw = to_bytes(message, sender, subscriber.email)
         return transport.send(raw, sender, subscriber.email)
 
     def send_one(self, db: Database, transport: Transport, subscriber_id: int) -> bool:

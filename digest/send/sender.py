@@ -34,7 +34,13 @@ from sqlalchemy import select, update
 from digest import ledger
 from digest.clock import utc_now
 from digest.database import DatabaseLock, held_elsewhere
-from digest.errors import DigestError, EditionPausedError, SendBusyError, TransportError
+from digest.errors import (
+    DigestError,
+    EditionPausedError,
+    SendBusyError,
+    TransportError,
+    UnsafeAddressError,
+)
 from digest.ledger import DeliveryStatus, FrozenEdition, Recipient
 from digest.send import bounce_counts, bounces
 from digest.send.compose import EditionComposer
@@ -317,7 +323,13 @@ class Sender:
 
     def _deliver(self, transport: Transport, recipient: Recipient) -> None:
         now = self.clock()
-        composed = self.composer.compose(recipient, now)
+        try:
+            composed = self.composer.compose(recipient, now)
+        except UnsafeAddressError as exc:  # can't be written safely: this reader only, for good
+            self._record_failure(
+                recipient, TransportError(str(exc), permanent=True, per_message=True)
+            )
+            return
         self.rate.wait()
         try:
             reply = transport.send(composed.raw, composed.envelope_from, recipient.email).reply

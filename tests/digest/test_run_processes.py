@@ -48,7 +48,8 @@ def _service(folder: Path, env: dict[str, str], name: str) -> subprocess.Popen[b
 
 
 def _received(outbox: Path) -> Counter[tuple[str, str]]:
-    if not (outbox / "new").exists():
+    # the service makes new/ before cur/ and tmp/: read only once all three exist
+    if not all((outbox / part).is_dir() for part in ("new", "cur", "tmp")):
         return Counter()
     return Counter(
         (str(m["Delivered-To"]), str(m["Message-ID"]).split(".")[0])
