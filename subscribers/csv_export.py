@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import csv
 import json
-from typing import IO
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from subscribers.models import Status, Subscriber
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -26,7 +29,7 @@ def safe_cell(value: str) -> str:
 EXPORT_COLUMNS = ("email", "name", "status", "created_at", "status_changed_at", "attributes")
 
 
-def export_csv(session: Session, out: IO[str], status: Status | None = None) -> int:
+def export_csv(session: Session, out: SupportsWrite[str], status: Status | None = None) -> int:
     """Write subscribers as CSV, streamed from the database; returns the count."""
     writer = csv.writer(out)
     writer.writerow(EXPORT_COLUMNS)

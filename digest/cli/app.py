@@ -17,7 +17,16 @@ from rich.text import Text
 from digest.assemble.day import Assembled, assemble_source
 from digest.cli.demo import send_demo
 from digest.cli.feedback import app as feedback_app
-from digest.cli.options import ConfigOption, FormatOption, OutputFormat, console, write_report
+from digest.cli.options import (
+    ConfigOption,
+    FormatOption,
+    OutputFormat,
+    VisibleFormatter,
+    console,
+    for_screen,
+    shown,
+    write_report,
+)
 from digest.cli.reads import app as reads_app
 from digest.cli.reads import new as new_edition
 from digest.cli.schedule import app as schedule_app
@@ -107,7 +116,7 @@ def preview(
         suffix = ".html" if fmt is Format.html else ".txt"
         out = Path.cwd() / settings.demo_dir / f"preview-{edition.date.isoformat()}{suffix}"
     if out is None:
-        sys.stdout.write(body)
+        for_screen(sys.stdout).write(body)  # a feed's title can carry escapes
         return
     write_atomic(out, body)
     _err().print(f"wrote {out} ({len(body.encode('utf-8')):,} bytes)")
@@ -172,11 +181,11 @@ def _print_report(report: CheckReport) -> None:
     for number, (read, origin) in enumerate(report.reads_with_origin(), start=1):
         console.print(f"  read {number} ({origin}): {read.title} <{read.url}>", markup=False)
     if report.warnings:
-        console.print(f"[yellow]{len(report.warnings)} warning(s):[/yellow]")
+        console.print(Text(f"{len(report.warnings)} warning(s):", style="yellow"))
         for warning in report.warnings:
-            console.print(f"  [yellow]warning:[/yellow] {warning}")
+            console.print(Text.assemble("  ", ("warning:", "yellow"), " ", shown(warning)))
     else:
-        console.print("[green]OK[/green]: no errors, no warnings")
+        console.print(Text.assemble(("OK", "green"), ": no errors, no warnings"))
 
 
 @app.command()
@@ -197,7 +206,7 @@ def demo(
     write_atomic(html_path, html)
     write_atomic(text_path, text)
     console = _out()
-    console.print(f"Rendered the example edition: [bold]{edition.title}[/bold]")
+    console.print(Text.assemble("Rendered the example edition: ", (edition.title, "bold")))
     console.print(
         f"  {len(edition.sections)} sections, {len(edition.reads)} recommended reads, "
         f"{rendered.words} words, read time approx. {rendered.minutes} min"
@@ -263,9 +272,9 @@ def run_service(
     from digest.schedule.service import run_scheduler
 
     settings = load_settings(config)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(VisibleFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     for noisy in ("apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     stop = threading.Event()
@@ -304,4 +313,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _error(message: str) -> Text:
-    return Text.assemble(("error:", "bold red"), " ", message)
+    return Text.assemble(("error:", "bold red"), " ", shown(message))

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import sys
 import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
-from rich.text import Text
 
 from digest.cli.options import (
     ConfigOption,
     FormatOption,
     OutputFormat,
     console,
+    for_screen,
+    shown,
     write_csv,
     write_rows,
 )
@@ -36,18 +36,13 @@ from digest.feedback.sources import FileSource
 from digest.feedback.store import Filer, FilingReport
 from digest.settings import load_settings
 
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
 app = typer.Typer(
     help="Readers' replies, suggestions, bounces and complaints, filed by edition.",
     no_args_is_help=True,
 )
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def _printable(text: str) -> str:
-    """Text from a message with its control characters (terminal escapes) shown, not run."""
-    return _CONTROL.sub(lambda found: f"\\x{ord(found.group(0)):02x}", text)
 
 
 def _summary(report: FilingReport) -> None:
@@ -214,19 +209,19 @@ def _table(rows: list[dict[str, Any]]) -> None:
     table = Table("id", "received", "kind", "edition", "from", "subject", "text")
     for row in rows:
         text = " ".join((row["text"] or "").split())
-        table.add_row(  # Text, not str: a "[link=…]" in a subject is not markup
+        table.add_row(
             str(row["id"]),
             row["received_at"][:16].replace("T", " "),
             row["kind"],
             row["edition"] or "",
-            Text(_printable(row["from"] or "")),
-            Text(_printable(row["subject"] or "")),
-            Text(_printable(text[:80] + ("…" if len(text) > 80 else ""))),
+            shown(row["from"]),
+            shown(row["subject"]),
+            shown(text[:80] + ("…" if len(text) > 80 else "")),
         )
     out.print(table)
 
 
-def _write_csv(handle: IO[str], rows: list[dict[str, Any]]) -> int:
+def _write_csv(handle: SupportsWrite[str], rows: list[dict[str, Any]]) -> int:
     return write_csv(rows, FIELDS, handle)
 
 
@@ -238,13 +233,13 @@ def show_(
     """One message: its headers and links, the reader's words, then the full text."""
     settings = load_settings(config)
     with open_database(settings.database_url) as db, db.transaction() as session:
-        shown = show(session, feedback_id)
-        if shown is None:
+        found = show(session, feedback_id)
+        if found is None:
             raise DigestError(f"no filed message has the id {feedback_id}")
-        item = shown.feedback
+        item = found.feedback
         lines = [
             f"id:          {item.id}",
-            f"received:    {shown.record['received_at']} (from {item.origin})",
+            f"received:    {found.record['received_at']} (from {item.origin})",
             f"from:        {item.from_name + ' ' if item.from_name else ''}<{item.from_email or ''}>",
             f"subject:     {item.subject or ''}",
             f"date:        {item.sent_at.isoformat() if item.sent_at else '(none)'}",
@@ -255,8 +250,8 @@ def show_(
                 if item.kind == "bounce"
                 else ""
             ),
-            f"edition:     {shown.record['edition'] or '(none)'}",
-            f"subscriber:  {shown.record['subscriber'] or '(none)'}"
+            f"edition:     {found.record['edition'] or '(none)'}",
+            f"subscriber:  {found.record['subscriber'] or '(none)'}"
             + (f" (linked by {item.linked_by})" if item.linked_by else ""),
         ]
         for label, value in (
@@ -278,7 +273,7 @@ def show_(
             "--- the full text " + "-" * 45,
             item.full_text or "(none)",
         ]
-    console().print(_printable("\n".join(lines + body)), markup=False, highlight=False)
+    console().print("\n".join(lines + body), markup=False)  # the console makes escapes visible
 
 
 @app.command()
@@ -291,7 +286,7 @@ def export(
     with open_database(settings.database_url) as db, db.transaction() as session:
         rows = list_feedback(session, Filter(include_auto=True))
     if file is None:
-        _write_csv(sys.stdout, rows)
+        _write_csv(for_screen(sys.stdout), rows)
         return
     with atomic_output(file) as handle:
         count = _write_csv(handle, rows)

@@ -7,13 +7,12 @@ consents, the mail filed from or about them, and what was sent to them.
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
+
+from digest.cli.options import shown
 
 #: The sections after the person's own fields: (key in the data, title, columns).
 _SECTIONS = (
@@ -37,25 +36,13 @@ _SECTIONS = (
 _PERSON = ("email", "name", "status", "attributes", "created_at", "status_changed_at")
 
 
-#: Control characters, terminal escapes among them: mail is written by strangers.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def _cell(value: Any) -> Text:
-    """A cell shown as written: no markup run, control characters shown as ``\\xNN``."""
-    if value is None:
-        return Text("")
-    shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
-    return Text(_CONTROL.sub(lambda found: f"\\x{ord(found.group(0)):02x}", shown))
-
-
 def _fields(record: dict[str, Any], columns: tuple[str, ...]) -> Table:
     """One record as two columns, field and value: long mail text wraps in its own column."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(no_wrap=True)
     grid.add_column(overflow="fold")
     for column in columns:
-        grid.add_row(column, _cell(record.get(column)))
+        grid.add_row(column, shown(record.get(column)))  # mail is written by strangers
     return grid
 
 

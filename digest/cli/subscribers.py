@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import closing
 from enum import StrEnum
@@ -21,7 +20,15 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import select
 
-from digest.cli.options import ConfigOption, FormatOption, OutputFormat, console, write_rows
+from digest.cli.options import (
+    ConfigOption,
+    FormatOption,
+    OutputFormat,
+    console,
+    for_screen,
+    write_json,
+    write_rows,
+)
 from digest.cli.subject_access import print_person
 from digest.clock import utc_now
 from digest.database import open_database
@@ -215,7 +222,7 @@ def export(
     """Export subscribers as CSV, safe to open in a spreadsheet."""
     with _database(config) as db, db.transaction() as session:
         if file is None:
-            export_csv(session, sys.stdout, status)
+            export_csv(session, for_screen(sys.stdout), status)
             return
         with atomic_output(file) as handle:
             count = export_csv(session, handle, status)
@@ -271,7 +278,7 @@ def show(
     with _database(config) as db, db.transaction() as session:
         data = person.person_data(session, audience.get(session, email))
     if fmt is ShowFormat.json:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        write_json(data)
     else:
         print_person(console(), data)
 
