@@ -20,10 +20,15 @@ one begins, and a guess inside a quoted cell imports the cell's text as rows.
 from __future__ import annotations
 
 import csv
+import ctypes
 import io
 import multiprocessing
 import os
 import re
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -209,7 +214,9 @@ def _checked(
             yield position, check_rows(batch, header)
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         in_flight: deque[tuple[int, Future[Checked]]] = deque()
         for position, batch in batches:
             in_flight.append((position, pool.submit(check_rows, batch, header)))
@@ -219,6 +226,39 @@ def _checked(
         while in_flight:
             done_position, future = in_flight.popleft()
             yield done_position, future.result()
+
+
+#: prctl(2) option: the signal the kernel sends this process when its parent ends.
+_PR_SET_PDEATHSIG = 1
+#: How often a worker looks whether its parent is still there, where prctl is missing.
+_PARENT_CHECK_SECONDS = 0.5
+
+
+def die_with_parent(parent: int) -> None:
+    """A worker's initializer: end when the importing process ends, however it ends.
+
+    Workers wait for batches on a queue they hold both ends of, so a parent killed
+    with SIGKILL leaves them (and multiprocessing's resource tracker, which waits for
+    them) waiting for ever. On Linux the kernel kills the worker when the parent ends
+    (``PR_SET_PDEATHSIG``); everywhere, a thread checks the parent every half second.
+    A parent gone before either was in place is caught by the first check here.
+    """
+    if sys.platform == "linux":
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the thread below does the job
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(_PARENT_CHECK_SECONDS)
+        if os.getppid() != parent:  # orphaned: adopted by init or a subreaper
+            os._exit(1)
 
 
 def check_rows(batch: _Batch, header: list[str]) -> Checked:

@@ -62,11 +62,30 @@ def base_subject(subject: str) -> str:
     return " ".join(_PREFIX.sub("", subject).split()).casefold()
 
 
-def classify(parsed: Parsed, mailboxes: Mailboxes, *, linked: bool) -> Kind:
-    """Reports first (they are often marked auto-submitted too), then the reader's intent."""
+def is_bounce(parsed: Parsed, *, answers_ours: bool) -> bool:
+    """The one decision of what is a bounce, and so may turn a reader off.
+
+    ``read_report`` found a bounce by its headers (a mail system wrote it) or only by
+    its layout. A layout is not enough from a person answering one of our deliveries
+    (``answers_ours``: linked by In-Reply-To/References): that is a reader's reply
+    quoting or pasting a bounce. Real bounces that carry In-Reply-To (Gmail's, Microsoft
+    365's) come from a mail system, so they stay bounces.
+    """
+    report = parsed.report
+    return report.kind == "bounce" and (report.from_mailer or not answers_ours)
+
+
+def classify(
+    parsed: Parsed, mailboxes: Mailboxes, *, linked: bool, answers_ours: bool = False
+) -> Kind:
+    """Reports first (they are often marked auto-submitted too), then the reader's intent.
+
+    ``linked``: it names one of our deliveries or subscribers; ``answers_ours``: through
+    In-Reply-To/References (``Link.answers_ours``).
+    """
     if parsed.report.kind == "complaint":
         return Kind.complaint
-    if parsed.report.kind == "bounce":
+    if is_bounce(parsed, answers_ours=answers_ours):
         return Kind.bounce
     if mailboxes.is_unsubscribe(parsed):
         return Kind.unsubscribe

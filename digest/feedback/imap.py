@@ -34,8 +34,49 @@ from subscribers.db import Database
 
 FILED = "$DigestFiled"
 FETCH_CHUNK = 25
-_UID = re.compile(rb"UID (\d+)")
+#: ``UID n`` as a FETCH data item: at the start or after a space or "(", never a part of
+#: another item's name (``X-GM-UID``)
+_UID = re.compile(rb"(?:^|[\s(])UID\s+(\d+)", re.IGNORECASE)
 _ORIGIN_UID = re.compile(r";UID=(\d+)$")
+
+
+def fetched_messages(data: list[Any]) -> tuple[list[tuple[int, bytes]], int]:
+    """The ``(UID, raw message)`` pairs of a ``UID FETCH (UID BODY.PEEK[])`` answer as
+    imaplib returns it, and how many messages named no UID.
+
+    RFC 3501 lets a server send the data items in any order. imaplib hands a message
+    literal as a tuple ``(text before it, literal)`` and the rest of that response line
+    as the next element, so ``UID 5`` is either in the tuple's text
+    (``(b'1 (UID 5 BODY[] {n}', raw), b')'``) or in the element after it
+    (``(b'1 (BODY[] {n}', raw), b' UID 5)'``). Other lines (unsolicited ``FLAGS``
+    updates) carry no literal and are skipped.
+    """
+    found: list[tuple[int, bytes]] = []
+    lost = 0
+    waiting: bytes | None = None  # a literal whose UID may follow it
+    for item in data:
+        if isinstance(item, tuple) and len(item) >= 2 and isinstance(item[1], bytes):
+            if waiting is not None:  # the previous literal's line ended without a UID
+                lost += 1
+            uid = _uid_in(item[0])
+            waiting = None if uid is not None else item[1]
+            if uid is not None:
+                found.append((uid, item[1]))
+        elif waiting is not None:  # the rest of the line after the literal
+            uid = _uid_in(item)
+            if uid is None:
+                lost += 1
+            else:
+                found.append((uid, waiting))
+            waiting = None
+    if waiting is not None:
+        lost += 1
+    return found, lost
+
+
+def _uid_in(text: object) -> int | None:
+    found = _UID.search(text) if isinstance(text, bytes) else None
+    return int(found.group(1)) if found else None
 
 
 def _uids(messages: list[Incoming]) -> list[int]:
@@ -186,8 +227,9 @@ class Fetcher:
                 # Stored already; the read position still moves on, so a server that
                 # refuses keywords or the folder never makes us read the same mail again.
                 warnings.append(f"could not mark {len(filed)} filed message(s): {exc}")
-            # Never past a message that could not be stored: the next fetch reads it again.
-            below = min(_uids(failed), default=None)
+            # Never past a message that could not be stored, nor one the server's answer
+            # did not name by UID: the next fetch reads it again.
+            below = min([*_uids(failed), *unnamed], default=None)
             safe = [u for u in _uids(batch) if below is None or u < below]
             with self.db.transaction() as session:
                 state = session.get(MailboxState, key)
@@ -200,7 +242,13 @@ class Fetcher:
                 progress(done, len(uids))
 
         warnings: list[str] = []
-        filing = self.filer.file(self._messages(box, uids), on_stored=stored)
+        unnamed: list[int] = []  # the lowest UID of each chunk that lost a message
+        filing = self.filer.file(self._messages(box, uids, unnamed), on_stored=stored)
+        if unnamed:
+            warnings.append(
+                f"the server's answer named no UID for some messages from UID {min(unnamed)} "
+                "on; the read position stays before them and the next fetch asks again"
+            )
         return FetchReport(key, changed, len(uids), filing, warnings)
 
     def _mark(self, box: Any, uids: list[str], can_move: bool) -> None:
@@ -227,16 +275,17 @@ class Fetcher:
         box.client.capabilities = capabilities
         return "MOVE" in capabilities
 
-    def _messages(self, box: Any, uids: list[int]) -> Iterator[Incoming]:
+    def _messages(self, box: Any, uids: list[int], unnamed: list[int]) -> Iterator[Incoming]:
+        """Each fetched message with its UID in its origin; a chunk whose answer held a
+        message without a UID adds the lowest UID it did not get back to ``unnamed``."""
         for start in range(0, len(uids), FETCH_CHUNK):
             chunk = uids[start : start + FETCH_CHUNK]
             result, data = box.client.uid("FETCH", ",".join(map(str, chunk)), "(UID BODY.PEEK[])")
             if result != "OK":
                 raise FetchError(f"{self.address.key}: FETCH failed: {data!r}")
-            for item in data:
-                if not isinstance(item, tuple) or len(item) < 2:
-                    continue
-                found = _UID.search(item[0])
-                if found is None:
-                    continue
-                yield Incoming(item[1], f"{self.address.key};UID={int(found.group(1))}")
+            messages, lost = fetched_messages(data)
+            if lost:
+                returned = {uid for uid, _ in messages}
+                unnamed.append(min((u for u in chunk if u not in returned), default=chunk[0]))
+            for uid, raw in messages:
+                yield Incoming(raw, f"{self.address.key};UID={uid}")

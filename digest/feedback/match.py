@@ -50,6 +50,11 @@ class Link:
         return self.edition_id is not None or self.subscriber_id is not None
 
     @property
+    def answers_ours(self) -> bool:
+        """Linked by In-Reply-To/References: it answers one of our deliveries."""
+        return self.by is not None and self.by.partition(",")[0] == "in-reply-to"
+
+    @property
     def trusted(self) -> bool:
         """Through a signed token or Message-ID: safe to act on."""
         return self.delivery_id is not None and self.by in TRUSTED

@@ -111,7 +111,7 @@ def parse(
         subject=subject,
         date=_date(header(message, "date")),
         received=_date(header(message, "received").rpartition(";")[2]),
-        text=strip_reply(full_text, languages) if report.kind is None else _report_text(full_text),
+        text=_report_text(full_text) if report.from_mailer else strip_reply(full_text, languages),
         full_text=full_text,
         auto_reply=_is_auto(message, subject),
         report=report,

@@ -4,12 +4,22 @@ Bounces are detected by flufl.bounce (RFC 3464 DSNs plus the non-standard forms
 of Exim, Postfix, qmail, Exchange and others), run only on messages that look
 like one, because its heuristic detectors read the whole body. The status code
 and diagnostic come from the ``message/delivery-status`` part when there is one.
+
+A reader's words can look like a bounce ("since 5.1.1 of the new rota", a pasted
+"The following addresses had permanent fatal errors"), so what counts is who
+wrote it. Headers only a mail system writes (``Report.from_mailer``): a DSN part,
+a ``MAILER-DAEMON``/``postmaster`` sender, ``X-Failed-Recipients``, a null
+``Return-Path: <>``. A status code found in the text is read only from a mail
+system's own address; a bounce-like subject alone lets flufl.bounce look for a
+known mailer's layout, nothing more. Whether a report from a person answering
+one of our deliveries is a bounce at all is decided in ``classify``.
 Abuse reports follow ARF (RFC 5965): ``multipart/report`` with
 ``report-type=feedback-report`` and a ``message/feedback-report`` part.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import re
 from dataclasses import dataclass, field
@@ -21,9 +31,10 @@ from flufl.bounce import all_failures
 from digest.send.bounces import Bounce, classify
 from digest.send.smtp_codes import ENHANCED_STATUS
 
-_BOUNCE_SENDER = re.compile(
-    r"mailer-daemon|postmaster|mail delivery (subsystem|system)|mail-daemon", re.IGNORECASE
-)
+#: The local parts mail systems send bounces from.
+_MAILER_ADDRESS = re.compile(r"^(mailer[-_]?daemon|mail-daemon|postmaster)@", re.IGNORECASE)
+#: The names they sign them with: a hint only, as anyone can write a display name.
+_MAILER_NAME = re.compile(r"mail delivery (subsystem|system)", re.IGNORECASE)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|delivery status notification|returned mail|failure notice|"
     r"mail delivery failed|delivery (has )?failed|delivery failure|could not be delivered|"
@@ -43,6 +54,9 @@ class Report:
     status: str | None = None  # enhanced status code, e.g. 5.1.1
     diagnostic: str | None = None
     fields: dict[str, str] = field(default_factory=dict)  # the ARF report's fields
+    #: its headers say a mail system (or a feedback loop) wrote it; False when
+    #: only its layout does, which a person's reply quoting a bounce can have too
+    from_mailer: bool = False
 
     @property
     def is_hard(self) -> bool:
@@ -60,19 +74,22 @@ class Report:
 
 
 def read_report(message: Message, sender: str, subject: str) -> Report:
+    """The abuse report or bounce ``message`` is, if its headers or layout say so."""
     param = message.get_param("report-type")
     report_type = ""
     if isinstance(param, str) and message.get_content_type() == "multipart/report":
         report_type = param.strip().lower()
     if report_type == "feedback-report" or _part(message, "message/feedback-report"):
-        return Report(kind="complaint", fields=_arf_fields(message))
-    looks_like_bounce = (
-        report_type == "delivery-status"
+        return Report(kind="complaint", fields=_arf_fields(message), from_mailer=True)
+    dsn = report_type == "delivery-status" or _part(message, "message/delivery-status") is not None
+    mail_system = (
+        dsn
         or message.get("x-failed-recipients") is not None
-        or bool(_BOUNCE_SENDER.search(sender))
-        or bool(_BOUNCE_SUBJECT.search(subject))
+        or bool(_MAILER_ADDRESS.match(email.utils.parseaddr(sender)[1]))
     )
-    if not looks_like_bounce:
+    null_sender = _null_sender(message)
+    hinted = bool(_MAILER_NAME.search(sender) or _BOUNCE_SUBJECT.search(subject))
+    if not (mail_system or null_sender or hinted):
         return Report()
     try:
         temporary, permanent = all_failures(message)
@@ -81,13 +98,25 @@ def read_report(message: Message, sender: str, subject: str) -> Report:
     status, diagnostic = _delivery_status(message)
     failed = _addresses(permanent)
     delayed = tuple(a for a in _addresses(temporary) if a not in failed)
-    if not (failed or delayed or status or report_type == "delivery-status"):
-        return Report()  # a subject that merely sounds like a bounce
+    # A status code in the text is a bounce's only from a mail system: a reader's
+    # "clause 4.4.2" or a vacation notice's "back on 5.11.17" is not.
+    if not (failed or delayed or dsn or (status and (mail_system or (null_sender and hinted)))):
+        return Report()  # words that merely sound like a bounce
     if not (failed or delayed) and status is not None and status.startswith("2"):
         return Report()  # a success notice (delivered, relayed): not a bounce
     return Report(
-        kind="bounce", permanent=failed, temporary=delayed, status=status, diagnostic=diagnostic
+        kind="bounce",
+        permanent=failed,
+        temporary=delayed,
+        status=status,
+        diagnostic=diagnostic,
+        from_mailer=mail_system or null_sender,
     )
+
+
+def _null_sender(message: Message) -> bool:
+    """``Return-Path: <>``: the envelope sender of bounces and of auto-replies."""
+    return any(str(path).strip() == "<>" for path in message.get_all("return-path") or ())
 
 
 def _addresses(found: frozenset[bytes]) -> tuple[str, ...]:

@@ -316,7 +316,7 @@ class Filer:
         """The parsed columns of one message (``_FILE``'s parameters), after its effects."""
         parsed = parse(incoming.raw, self.languages, tuple(a for a in incoming.envelope_to if a))
         link = find_link(session, parsed, self.mailboxes, self.signer)
-        kind = classify(parsed, self.mailboxes, linked=link.found)
+        kind = classify(parsed, self.mailboxes, linked=link.found, answers_ours=link.answers_ours)
         effect = None
         if kind in (Kind.bounce, Kind.complaint, Kind.unsubscribe):
             if not link.trusted:

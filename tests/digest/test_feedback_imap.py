@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import imaplib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +17,8 @@ from sqlalchemy import create_engine, select, text
 
 from digest.clock import utc_now
 from digest.errors import DigestError
-from digest.feedback.imap import FILED, Fetcher, FetchReport
+from digest.feedback import imap as imap_module
+from digest.feedback.imap import FILED, Fetcher, FetchReport, fetched_messages
 from digest.feedback.models import Feedback, MailboxState
 from digest.feedback.store import Filer
 from digest.schedule import jobs
@@ -261,3 +264,110 @@ def test_a_batch_that_fails_whole_is_reported_and_fetched_again(
     again = fetch(db, settings, imap.url())
     assert (again.fetched, again.filing.stored, again.filing.not_stored) == (3, 3, [])
     assert len(stored(db)) == 3 and all(FILED in f for f in imap.flags().values())
+
+
+# RFC 3501 lets a server put UID after the message literal; imaplib then hands the UID
+# in the element after the (text, literal) tuple. Dovecot always puts it first.
+UID_FIRST = [(b"1 (UID 5 BODY[] {11}", b"Subject: a\r\n"), b")"]
+UID_AFTER = [(b"1 (BODY[] {11}", b"Subject: a\r\n"), b" UID 5)"]
+
+
+@pytest.mark.parametrize("data", [UID_FIRST, UID_AFTER], ids=["uid-first", "uid-after"])
+def test_a_fetch_answer_is_read_with_the_uid_before_or_after_the_literal(data: Any) -> None:
+    """Both orders give the message with its UID, and nothing lost."""
+    assert fetched_messages(data) == ([(5, b"Subject: a\r\n")], 0)
+
+
+def test_a_fetch_answer_with_mixed_orders_and_unsolicited_lines() -> None:
+    """Messages keep their own UIDs; a FLAGS line, and "UID" inside a message, are not read."""
+    data = [
+        (b"1 (BODY[] {20}", b"Subject: UID 99\r\n\r\nx"),
+        b" UID 5)",
+        b"2 (FLAGS (\\Seen))",
+        (b"3 (UID 7 BODY[] {3}", b"abc"),
+        b")",
+        (b"4 (X-GM-UID 1 BODY[] {3}", b"def"),
+        b" FLAGS () UID 9)",
+    ]
+    assert fetched_messages(data) == (
+        [(5, b"Subject: UID 99\r\n\r\nx"), (7, b"abc"), (9, b"def")],
+        0,
+    )
+
+
+def test_a_message_the_answer_names_no_uid_for_is_counted_lost() -> None:
+    """A literal without a UID on either side is reported, so the read position holds."""
+    data = [(b"1 (BODY[] {3}", b"abc"), b")", (b"2 (UID 6 BODY[] {3}", b"def"), b")"]
+    assert fetched_messages(data) == ([(6, b"def")], 1)
+    assert fetched_messages([(b"1 (BODY[] {3}", b"abc")]) == ([], 1)
+
+
+def test_dovecot_answers_in_the_shape_the_parser_reads(imap: ImapServer) -> None:
+    """The real server's answer, as imaplib returns it, is the uid-first shape above."""
+    append_all(imap, [reader_reply(1, 1)])
+    with imap.client() as connection:
+        connection.select("INBOX")
+        result, data = connection.uid("FETCH", "1:*", "(UID BODY.PEEK[])")
+    assert result == "OK" and isinstance(data[0], tuple) and data[1] == b")"
+    [(uid, raw)] = fetched_messages(data)[0]
+    assert uid == imap.uids()[0] and b"Reply number 1." in raw
+
+
+def _uid_moved(data: list[Any], keep: bool) -> list[Any]:
+    """Dovecot's answer rewritten as RFC 3501 also allows: UID after the literal
+    (``keep``), or, as a broken server would, no UID at all."""
+    out: list[Any] = []
+    for item in data:
+        if isinstance(item, tuple):
+            uid = re.search(rb"UID (\d+) ", item[0])
+            assert uid is not None
+            out += [(item[0].replace(uid.group(0), b""), item[1]), b")"]
+            if keep:
+                out[-1] = b" " + uid.group(0).strip() + b")"
+        elif item != b")":
+            out.append(item)
+    return out
+
+
+def test_uid_after_the_literal_files_every_message_and_a_missing_uid_holds_the_position(
+    imap: ImapServer,
+    db: Database,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With UID after the literal nothing is skipped; an answer naming no UID for a message
+    keeps the read position below it, and the next fetch stores it."""
+    settings = scenario_settings(tmp_path, db_url)
+    send_scenario(db, settings, tmp_path)
+    append_all(imap, [reader_reply(n, n) for n in (1, 2, 3)])
+    second = imap.uids()[1]  # read by uid() below, when it runs
+    real_uid = imaplib.IMAP4.uid
+    keep = True
+
+    def uid(self: imaplib.IMAP4, command: str, *args: str) -> Any:
+        result, data = real_uid(self, command, *args)
+        if command != "FETCH" or "BODY.PEEK[]" not in args[-1]:
+            return result, data
+        return result, _uid_moved(data, keep=keep or str(second) not in args[0].split(","))
+
+    monkeypatch.setattr(imaplib.IMAP4, "uid", uid)
+    monkeypatch.setattr(imap_module, "FETCH_CHUNK", 1)  # message 2 alone loses its UID
+    report = fetch(db, settings, imap.url())
+    assert report.filing.stored == 3 and not report.warnings
+    assert all(FILED in f for f in imap.flags().values())
+
+    imap.reset()
+    append_all(imap, [reader_reply(n, n + 10) for n in (1, 2, 3)])
+    first, second, _ = imap.uids()
+    keep = False  # now the answer for message 2 names no UID
+    report = fetch(db, settings, imap.url())
+    assert report.filing.stored == 2 and report.warnings
+    with db.transaction() as session:
+        [state] = session.scalars(select(MailboxState))
+        assert state.last_uid == first  # not past the message without a UID
+    assert FILED not in imap.flags()[second]
+    monkeypatch.undo()
+    again = fetch(db, settings, imap.url())
+    assert (again.fetched, again.filing.stored) == (1, 1)
+    assert len(stored(db)) == 6 and all(FILED in f for f in imap.flags().values())
