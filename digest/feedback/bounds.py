@@ -47,7 +47,7 @@ class Budget:
         self.ends = time.monotonic() + seconds
 
     def check(self, stage: str) -> None:
-        if time.monotonic() > self.ends:
+        if time.monotonic() >= self.ends:  # a budget of 0 is always spent
             raise TooMuchWork(f"not parsed: over its {self.seconds:g} s budget ({stage})")
 
 
