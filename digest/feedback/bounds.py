@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from email.message import Message
 
+from digest.errors import ParseLimitError
+
 #: Content-Type fields anywhere in a message (the parser reads their parameters as it goes).
 _CONTENT_TYPE_FIELD = re.compile(rb"^content-type:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*", re.I | re.M)
 
@@ -35,10 +37,6 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-class TooMuchWork(Exception):
-    """Parsing a message was given up past one of its ``Limits``; the message says which."""
-
-
 class Budget:
     """The time one message may take, checked between stages (nothing is interrupted)."""
 
@@ -48,7 +46,7 @@ class Budget:
 
     def check(self, stage: str) -> None:
         if time.monotonic() >= self.ends:  # a budget of 0 is always spent
-            raise TooMuchWork(f"not parsed: over its {self.seconds:g} s budget ({stage})")
+            raise ParseLimitError(f"not parsed: over its {self.seconds:g} s budget ({stage})")
 
 
 def cut_content_types(raw: bytes, limit: int, problems: list[str]) -> bytes:
@@ -71,7 +69,7 @@ def cut_headers(message: Message, limits: Limits) -> list[str]:
     cut: set[str] = set()
     for count, part in enumerate(message.walk(), start=1):
         if count > limits.parts:
-            raise TooMuchWork(
+            raise ParseLimitError(
                 f"not parsed: more than {limits.parts:,} MIME parts and report blocks"
             )
         long = {k.lower() for k, v in part.raw_items() if len(v) > limits.header_chars}

@@ -11,7 +11,7 @@ The work per message is bounded (``bounds.Limits``): one hostile message must
 not hold up the rest. What is cut (a header value, the HTML read for its text)
 is listed in ``problems``; past a limit that cutting can't honour (too many
 parts, a report naming too many recipients, the time budget) it raises
-``TooMuchWork``, and the caller files the message as ``other`` with that reason.
+``ParseLimitError``, and the caller files the message as ``other`` with that reason.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from email.header import Header, decode_header
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 
+from digest.errors import ParseLimitError
 from digest.feedback.bounds import (
     DEFAULT_LIMITS,
     Budget,
     Limits,
-    TooMuchWork,
     cut_content_types,
     cut_headers,
 )
@@ -165,10 +165,10 @@ def parse(
 ) -> Parsed:
     """Everything filing needs from one message; ``envelope_to`` are SMTP recipients.
 
-    Raises ``TooMuchWork`` past ``limits``.
+    Raises ``ParseLimitError`` past ``limits``.
     """
     if len(raw) > limits.message_bytes:
-        raise TooMuchWork(
+        raise ParseLimitError(
             f"not parsed: {len(raw) / 2**20:.1f} MB, over the limit of "
             f"{limits.message_bytes / 2**20:g} MB (feedback.max_message_mb)"
         )
@@ -208,7 +208,7 @@ def parse(
         problems.append(f"report unreadable: {exc}")
     named = len(report.permanent) + len(report.temporary)
     if named > limits.report_recipients:
-        raise TooMuchWork(
+        raise ParseLimitError(
             f"not read as a report: it names {named:,} failed recipients (over "
             f"{limits.report_recipients:,}); each of our messages goes to one"
         )

@@ -27,7 +27,8 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from digest.clock import utc_now
-from digest.feedback.bounds import Limits, TooMuchWork
+from digest.errors import ParseLimitError
+from digest.feedback.bounds import Limits
 from digest.feedback.classify import Mailboxes, classify
 from digest.feedback.effects import Counted, act
 from digest.feedback.kinds import Kind
@@ -221,7 +222,7 @@ class Filer:
         envelope = tuple(a for a in incoming.envelope_to if a)
         try:
             parsed = parse(incoming.raw, self.languages, envelope, self.limits)
-        except TooMuchWork as exc:
+        except ParseLimitError as exc:
             return self._unparsed(feedback_id, incoming, str(exc))
         except Exception as exc:  # kept raw and listed, never dropped
             return self._unparsed(feedback_id, incoming, f"could not be parsed: {exc!r}")

@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import event, update
 
 from digest.database import open_database
+from digest.errors import ParseLimitError
 from digest.feedback import store as feedback_store
-from digest.feedback.bounds import DEFAULT_LIMITS, Limits, TooMuchWork
+from digest.feedback.bounds import DEFAULT_LIMITS, Limits
 from digest.feedback.models import Feedback
 from digest.feedback.parse import Parsed, parse
 from digest.feedback.sources import FileSource
@@ -258,12 +259,12 @@ def test_the_html_turned_into_text_is_cut() -> None:
 
 def test_a_report_naming_too_many_recipients_is_not_read() -> None:
     """Each of our messages goes to one reader: a report naming 150 is over the limit."""
-    with pytest.raises(TooMuchWork, match="names 150 failed recipients"):
+    with pytest.raises(ParseLimitError, match="names 150 failed recipients"):
         parse(many_recipient_report(150))
     assert parse(many_recipient_report(3)).report.kind == "bounce"
 
 
 def test_a_message_over_the_size_limit_is_not_parsed() -> None:
     """``message_bytes`` (feedback.max_message_mb) bounds what is parsed at all."""
-    with pytest.raises(TooMuchWork, match="over the limit"):
+    with pytest.raises(ParseLimitError, match="over the limit"):
         parse(html_only_reply(0.01), limits=Limits(message_bytes=1_000))
