@@ -6,7 +6,8 @@ for minutes; so does a Content-Type of many parameters, which the MIME parser
 reads as it goes), so header values are cut before anything reads them; MIME
 parts (a delivery report's recipient blocks among them) are counted; and a time
 budget is checked between the stages of parsing. Nothing is interrupted: with
-the cuts, each stage is linear in the size of the message, which is bounded too.
+the cuts, no stage is worse than the message's size (bounded too) times a small
+factor (a 30 MB report of 250,000 blocks: 10 s, outside any transaction).
 """
 
 from __future__ import annotations
