@@ -3,6 +3,7 @@
     python benchmarks/feedback.py                        # 10,000 messages on SQLite
     python benchmarks/feedback.py --messages 20000 --postgres postgresql://postgres@127.0.0.1:5432/postgres
     python benchmarks/feedback.py --memory 2000,20000    # peak memory against the count
+    python benchmarks/feedback.py --worst                # also the hostile messages, one by one
 
 The edition of 2017-11-02 is first sent (to the maildir outbox) to 1,000
 subscribers, so the mail filed links to real deliveries. The Maildir holds, in
@@ -14,6 +15,13 @@ measured from /proc: "RSS at start" is its resident size before filing began
 (libraries loaded, database opened), "RSS filing max" the largest resident size
 sampled after each batch of 200 messages. (Not ru_maxrss: on Linux it carries
 the parent's peak across exec.)
+
+``--worst`` then files, each alone, the hostile messages of issue 14: a Subject
+of 300,000 encoded words, a report of 250,000 recipient blocks, a 38.7 MB
+HTML-only message, a Content-Type of 400,000 parameters. Beside each, a thread
+signs readers up on the same database as the web form does: "longest" is the
+longest such transaction took (how long filing held the write lock, at most).
+"RSS peak" is the process's high-water mark (VmHWM).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -177,10 +186,10 @@ def settings_for(url: str, work: Path) -> Settings:
     )
 
 
-def _rss_kib() -> int:
-    """The resident set size now (not the peak so far), from /proc."""
+def _rss_kib(field: str = "VmRSS") -> int:
+    """The resident set size now (not the peak so far), from /proc; VmHWM: the peak."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
     return 0
 
@@ -208,6 +217,115 @@ def child(url: str, work: str, maildir: str) -> None:
         filing_kib=max(sampled),
     )
     print(json.dumps(measured))
+
+
+class WorstResult(TypedDict):
+    """What filing one hostile message measured, as the child prints it (JSON)."""
+
+    seconds: float
+    kind: str
+    problem: str
+    before_kib: int
+    peak_kib: int
+    signups: int
+    refused: int
+    longest_signup: float
+
+
+def worst_cases() -> dict[str, bytes]:
+    """The hostile messages, built here: none of them lives in git."""
+    from tests.helpers import encoded_word_subject, html_only_reply, many_recipient_report
+
+    params = "; a=b" * 400_000
+    content_type = (
+        f"From: stranger@example.com\nSubject: parameters\nMessage-ID: <ct@example.com>\n"
+        f'Content-Type: multipart/mixed{params}; boundary="B"\n\n--B\n\nhello\n--B--\n'
+    ).encode()
+    return {
+        "Subject: 300,000 encoded words": encoded_word_subject(300_000),
+        "report: 250,000 recipients": many_recipient_report(250_000),
+        "HTML only, 38.7 MB": html_only_reply(38.7),
+        "Content-Type: 400,000 params": content_type,
+    }
+
+
+def child_worst(url: str, work: str, eml: str) -> None:
+    """File one message while a thread signs readers up; print what it measured."""
+    from sqlalchemy import select
+
+    from digest.database import open_database
+    from digest.feedback.models import Feedback
+    from digest.feedback.sources import FileSource
+    from digest.feedback.store import Filer
+    from subscribers import audience
+    from subscribers.addresses import parse_address
+    from subscribers.models import ConsentMethod
+
+    settings = settings_for(url, Path(work))
+    stop, waits, refused = threading.Event(), [0.0], list[float]()  # seconds each took
+
+    def sign_ups() -> None:
+        with open_database(url) as other:
+            while not stop.is_set():
+                began = time.perf_counter()
+                try:
+                    with other.transaction() as session:
+                        audience.join(
+                            session,
+                            parse_address(f"signup.{len(waits)}.{Path(eml).stem}@example.com"),
+                            datetime.now(UTC),
+                            audience.ConsentEvidence(ConsentMethod.editor),
+                        )
+                except Exception:  # "database is locked": the form would answer 500
+                    refused.append(time.perf_counter() - began)
+                waits.append(time.perf_counter() - began)
+
+    with open_database(url) as db:
+        filer, before = Filer(db, settings), _rss_kib()
+        writer = threading.Thread(target=sign_ups)
+        writer.start()
+        start = time.perf_counter()
+        filer.file(FileSource(Path(eml)))
+        seconds = time.perf_counter() - start
+        stop.set()
+        writer.join()
+        with db.transaction() as session:
+            row = session.scalars(select(Feedback).order_by(Feedback.id.desc())).first()
+            kind, problem = (row.kind or "", row.problem or "") if row else ("", "")
+    peak, signups, longest = _rss_kib("VmHWM"), len(waits) - 1, max(waits)
+    measured = WorstResult(seconds=seconds, kind=kind, problem=problem, before_kib=before,
+        peak_kib=peak, signups=signups, refused=len(refused), longest_signup=longest)  # fmt: skip
+    print(json.dumps(measured))
+
+
+def run_worst() -> None:
+    work = Path(tempfile.mkdtemp(prefix="digest-feedback-worst-"))
+    try:
+        url = f"sqlite:///{work / 'bench.db'}"
+        prepare(url, work)
+        print(
+            f"\n{'worst case':<32} {'MB':>6} {'seconds':>8} {'RSS start':>10} {'RSS peak':>10} "
+            f"{'sign-ups':>8} {'refused':>7} {'longest':>8}  filed as"
+        )
+        for number, (name, raw) in enumerate(worst_cases().items()):
+            eml = work / f"worst-{number}.eml"
+            eml.write_bytes(raw)
+            done = subprocess.run(
+                [sys.executable, __file__, "--child-worst", url, str(work), str(eml)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            result: WorstResult = json.loads(done.stdout.strip().splitlines()[-1])
+            print(
+                f"{name:<32} {len(raw) / 1e6:>6.1f} {result['seconds']:>8.2f} "
+                f"{result['before_kib'] / 1024:>6.0f} MiB {result['peak_kib'] / 1024:>6.0f} MiB "
+                f"{result['signups']:>8,} {result['refused']:>7} "
+                f"{result['longest_signup']:>7.2f}s  "
+                f"{result['kind']}: {result['problem'][:70]}"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def run_one(count: int, postgres: str | None) -> Result:
@@ -243,10 +361,15 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--postgres", help="also run on this PostgreSQL server")
     parser.add_argument("--memory", help="comma-separated counts to compare peak memory")
+    parser.add_argument("--worst", action="store_true", help="also file the hostile messages")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--child-worst", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
+        return
+    if args.child_worst:
+        child_worst(*args.child_worst)
         return
     runs = [("SQLite", None, args.messages)]
     if args.postgres:
@@ -268,6 +391,8 @@ def main() -> None:
             f"{stored / seconds:>8,.0f} {start:>8.1f} MiB {filing:>11.1f} MiB  "
             f"{result['kinds']}"
         )
+    if args.worst:
+        run_worst()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@
     ├── SendPaused              a send paused itself after too many failures in a row
     ├── ScheduleError           a time or job an editor named can't be used
     ├── FetchError              the feedback mailbox can't be reached or read
-    └── FeedbackSourceError     a path to import feedback from is no message or mailbox
+    ├── FeedbackSourceError     a path to import feedback from is no message or mailbox
+    └── ParseLimitError         a message is past the work parsing may spend on it
 
 Every public exception class of ``digest`` is defined here, and the tree above is
 checked against the classes by ``tests/test_errors.py``.
@@ -149,3 +150,8 @@ class FetchError(DigestError):
 
 class FeedbackSourceError(DigestError):
     """The path given to ``digest feedback import`` is not a message or a mailbox."""
+
+
+class ParseLimitError(DigestError):
+    """Parsing one message was given up past a limit (``digest/feedback/bounds.py``); the
+    message says which. Filing catches it: the message is filed as other with the reason."""

@@ -238,3 +238,45 @@ def permanent_bounce(
         f"Final-Recipient: rfc822; {address}\nAction: failed\nStatus: {status}\n"
         f"Diagnostic-Code: smtp; 550 {status} refused\n\n--b--\n"
     ).encode()
+
+
+def encoded_word_subject(words: int) -> bytes:
+    """A stranger's message whose Subject is ``words`` RFC 2047 encoded words: the standard
+    library's header decoding is quadratic in them."""
+    subject = " ".join(["=?utf-8?q?a?="] * words)
+    return (
+        f"From: stranger@example.com\nTo: desk@news.example.org\nSubject: {subject}\n"
+        "Message-ID: <encoded-words@example.com>\n\nHello.\n"
+    ).encode()
+
+
+def many_recipient_report(blocks: int) -> bytes:
+    """A delivery report (RFC 3464) with ``blocks`` per-recipient blocks: each is a part."""
+    blocks_text = "".join(
+        f"\nFinal-Recipient: rfc822; r{n}@example.net\nAction: failed\nStatus: 5.1.1\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 no such user\n"
+        for n in range(blocks)
+    )
+    return (
+        "From: MAILER-DAEMON@mx.example.net\nTo: bounces@news.example.org\n"
+        "Message-ID: <many-recipients@mx.example.net>\n"
+        "Subject: Undelivered Mail Returned to Sender\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\n\n'
+        "--B\nContent-Type: text/plain\n\nThe mail system could not deliver your message.\n\n"
+        "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n"
+        f"{blocks_text}\n--B--\n"
+    ).encode()
+
+
+def html_only_reply(megabytes: float) -> bytes:
+    """An HTML-only message of about ``megabytes`` MB: one short answer, then a long table."""
+    row = (
+        "<tr><td>Cell <b>bold</b> text</td><td><a href='https://example.com/x'>link</a></td></tr>\n"
+    )
+    table = row * int(megabytes * 1e6 / len(row))
+    return (
+        "From: reader@example.com\nTo: desk@news.example.org\nSubject: Re: the table\n"
+        "Message-ID: <html-only@example.com>\nMIME-Version: 1.0\n"
+        "Content-Type: text/html; charset=utf-8\n\n"
+        f"<html><body><p>I agree.</p><table>{table}</table></body></html>\n"
+    ).encode()

@@ -5,9 +5,10 @@
     mailbox (IMAP) / files / inbound SMTP      digest/feedback/sources.py, imap.py, listen.py
           │  raw bytes
           ▼
-    store raw first, deduplicated              digest/feedback/store.py
+    store raw first, copies found by content   digest/feedback/raw.py (for store.py)
           ▼
-    parse (pure)                               digest/feedback/parse.py
+    parse (pure, within limits), outside any   digest/feedback/parse.py, bounds.py
+    transaction                                (run by store.py)
           ▼
     link to a delivery, classify               digest/feedback/link.py, classify.py
           ▼

@@ -23,7 +23,9 @@ class Feedback(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     origin: Mapped[str] = mapped_column(String(300))  # imap folder, file path, smtp
+    #: of the content (``parse.content_key``); rows stored before it: of the raw bytes
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    #: null also for a message reusing a stored one's ID (``raw.py`` says why)
     message_id: Mapped[str | None] = mapped_column(String(998), unique=True)
     size: Mapped[int] = mapped_column(Integer)
     raw: Mapped[bytes] = mapped_column(LargeBinary)

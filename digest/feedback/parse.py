@@ -6,19 +6,34 @@ parser is the lenient one of the standard library (``compat32``), and every
 decoding step falls back instead of failing; what fell short is listed in
 ``problems``. Anything that still raises is caught by the caller, which keeps
 the raw message and files it as ``other`` with the reason.
+
+The work per message is bounded (``bounds.Limits``): one hostile message must
+not hold up the rest. What is cut (a header value, the HTML read for its text)
+is listed in ``problems``; past a limit that cutting can't honour (too many
+parts, a report naming too many recipients, the time budget) it raises
+``ParseLimitError``, and the caller files the message as ``other`` with that reason.
 """
 
 from __future__ import annotations
 
 import email
 import email.utils
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import Header, decode_header
 from email.message import Message
-from email.parser import BytesHeaderParser
+from email.parser import BytesHeaderParser, BytesParser
 
+from digest.errors import ParseLimitError
+from digest.feedback.bounds import (
+    DEFAULT_LIMITS,
+    Budget,
+    Limits,
+    cut_content_types,
+    cut_headers,
+)
 from digest.feedback.reports import Report, read_report
 from digest.feedback.text import html_to_text, strip_reply, tidy
 
@@ -35,6 +50,31 @@ _AUTO_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 _RECIPIENT_HEADERS = ("to", "cc", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to")
+#: The headers that make a message what it is; trace headers (Received:, Delivered-To:,
+#: Authentication-Results: …) differ between copies of one message and are not among them.
+_CONTENT_HEADERS = frozenset(
+    {
+        "from",
+        "sender",
+        "reply-to",
+        "to",
+        "cc",
+        "subject",
+        "date",
+        "message-id",
+        "in-reply-to",
+        "references",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+        "content-disposition",
+        "auto-submitted",
+        "precedence",
+        "x-autoreply",
+        "x-autorespond",
+        "x-failed-recipients",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -59,10 +99,54 @@ class Parsed:
 
 def message_id_of(raw: bytes) -> str | None:
     """The Message-ID from the header block only: cheap enough for deduplication."""
+    return normalise_id(_plain(_head(raw).get("message-id")))
+
+
+def _head(raw: bytes) -> Message:
     end = _HEADER_END.search(raw)
     head = raw[: end.start()] if end else raw[:65536]
-    headers = BytesHeaderParser().parsebytes(head + b"\n\n")
-    return normalise_id(_plain(headers.get("message-id")))
+    return BytesHeaderParser().parsebytes(head + b"\n\n")
+
+
+def content_key(raw: bytes) -> str:
+    """A hash of what the message says: its body and content headers, not its trace.
+
+    Two copies of one message (one delivered again with one more ``Received:``
+    header) have the same key; two messages that only share a Message-ID don't.
+    """
+    message = BytesParser().parsebytes(raw, headersonly=True)  # the body stays as it came
+    digest = hashlib.sha256()
+    for name, value in message.raw_items():
+        if name.lower() in _CONTENT_HEADERS:
+            digest.update(
+                f"{name.lower()}:{' '.join(value.split())}\n".encode("utf-8", "surrogateescape")
+            )
+    body = message.get_payload()
+    if isinstance(body, str):
+        digest.update(b"\n" + body.encode("utf-8", "surrogateescape").replace(b"\r\n", b"\n"))
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Headline:
+    """From, Subject and Date alone: what is listed of a message that was not parsed."""
+
+    from_email: str | None
+    from_name: str | None
+    subject: str
+    date: datetime | None
+
+
+def headline(raw: bytes) -> Headline:
+    """The few headers a list shows, read from the header block alone (cheap, bounded)."""
+    headers = _head(raw)
+    name, address = email.utils.parseaddr(header(headers, "from"))
+    return Headline(
+        from_email=address.lower() if "@" in address else None,
+        from_name=name or None,
+        subject=header(headers, "subject"),
+        date=_date(header(headers, "date")),
+    )
 
 
 def normalise_id(value: str | None) -> str | None:
@@ -74,14 +158,34 @@ def normalise_id(value: str | None) -> str | None:
 
 
 def parse(
-    raw: bytes, languages: tuple[str, ...] = ("en",), envelope_to: tuple[str, ...] = ()
+    raw: bytes,
+    languages: tuple[str, ...] = ("en",),
+    envelope_to: tuple[str, ...] = (),
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Parsed:
-    """Everything filing needs from one message; ``envelope_to`` are SMTP recipients."""
-    message = email.message_from_bytes(raw)
-    problems = [type(defect).__name__ for defect in message.defects]
-    text, html, body_problems = _body(message)
+    """Everything filing needs from one message; ``envelope_to`` are SMTP recipients.
+
+    Raises ``ParseLimitError`` past ``limits``.
+    """
+    if len(raw) > limits.message_bytes:
+        raise ParseLimitError(
+            f"not parsed: {len(raw) / 2**20:.1f} MB, over the limit of "
+            f"{limits.message_bytes / 2**20:g} MB (feedback.max_message_mb)"
+        )
+    budget = Budget(limits.seconds)
+    problems: list[str] = []
+    message = email.message_from_bytes(cut_content_types(raw, limits.header_chars, problems))
+    budget.check("after reading its MIME structure")
+    problems += [type(defect).__name__ for defect in message.defects]
+    problems += cut_headers(message, limits)
+    text, html, body_problems = _body(message, budget)
     problems += body_problems
+    if html is not None and len(html) > limits.html_chars:
+        problems.append(f"only the first {limits.html_chars:,} characters of its HTML read")
+        html = html[: limits.html_chars]
+    budget.check("before turning its HTML into text")
     full_text = text if text else (html_to_text(html) if html else "")
+    budget.check("after reading its text")
     name, address = email.utils.parseaddr(header(message, "from"))
     recipients = tuple(
         dict.fromkeys(
@@ -96,11 +200,19 @@ def parse(
     own_id = normalise_id(header(message, "message-id"))
     thread = [normalise_id(header(message, "in-reply-to"))]
     thread += [normalise_id(i) for i in reversed(_ANGLE_ID.findall(header(message, "references")))]
+    budget.check("before reading it as a report")
     try:
         report = read_report(message, header(message, "from"), subject)
     except (ValueError, LookupError, TypeError, AttributeError) as exc:
         report = Report()
         problems.append(f"report unreadable: {exc}")
+    named = len(report.permanent) + len(report.temporary)
+    if named > limits.report_recipients:
+        raise ParseLimitError(
+            f"not read as a report: it names {named:,} failed recipients (over "
+            f"{limits.report_recipients:,}); each of our messages goes to one"
+        )
+    budget.check("after reading it as a report")
     quoted = [m.decode("ascii") for m in OUR_ID.findall(raw)]
     return Parsed(
         message_id=own_id,
@@ -139,13 +251,17 @@ def header(message: Message, name: str) -> str:
     return _plain(message.get(name))
 
 
+#: A header value read from a header block alone is cut here too (see ``_cut_headers``).
+_HEADER_CHARS = DEFAULT_LIMITS.header_chars
+
+
 def _plain(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, Header):
         pieces = decode_header(value)
     else:
-        text = str(value)
+        text = str(value)[:_HEADER_CHARS]
         if any("\udc80" <= ch <= "\udcff" for ch in text):  # raw 8-bit bytes
             text = _decode(text.encode("ascii", "surrogateescape"), None)[0]
         try:
@@ -175,13 +291,14 @@ def _decode(data: bytes, charset: str | None) -> tuple[str, str | None]:
         return data.decode("cp1252", "replace"), problem
 
 
-def _body(message: Message) -> tuple[str, str | None, list[str]]:
+def _body(message: Message, budget: Budget) -> tuple[str, str | None, list[str]]:
     """Inline text/plain parts (all of them: Apple Mail puts text, image, text) and the
     first text/html part; not attachments, not attached messages."""
     plain: list[str] = []
     html: str | None = None
     problems: list[str] = []
     for part in _parts(message):
+        budget.check("while reading its parts")
         kind = part.get_content_type()
         if kind not in ("text/plain", "text/html") or _is_attachment(part):
             continue

@@ -40,7 +40,7 @@ class FileSource:
         if form == "maildir":
             return sum(1 for _ in self._maildir_files())
         if form == "folder":
-            return sum(1 for _ in self.path.glob("*.eml"))
+            return sum(1 for _ in self._eml_files())
         return 1 if form == "eml" else None
 
     def __iter__(self) -> Iterator[Incoming]:
@@ -52,7 +52,7 @@ class FileSource:
         if form == "maildir":
             files = self._maildir_files()
         elif form == "folder":
-            files = iter(sorted(self.path.glob("*.eml")))
+            files = iter(sorted(self._eml_files()))
         else:
             files = iter([self.path])
         for file in files:
@@ -60,6 +60,10 @@ class FileSource:
                 yield Incoming(file.read_bytes(), str(file))
             except OSError as exc:
                 self.unreadable.append((str(file), exc.strerror or str(exc)))
+
+    def _eml_files(self) -> Iterator[Path]:
+        """The folder's ``.eml`` files, the suffix in any case (``.EML`` from Windows)."""
+        return (p for p in self.path.iterdir() if p.suffix.lower() == ".eml" and p.is_file())
 
     def _maildir_files(self) -> Iterator[Path]:
         """Streamed in directory order: a sorted list would grow with the mailbox."""

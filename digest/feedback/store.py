@@ -1,39 +1,56 @@
 """Filing readers' mail: store the raw bytes, then parse, link, classify and act.
 
-Two transactions per batch. The first stores the raw messages not seen before
-(by a hash of the bytes and by Message-ID, so a copy re-delivered with one more
-``Received:`` header is recognised); once it commits, nothing can be lost. The
-second parses each new message and files it; a message that fails there, for any
-reason, is filed as ``other`` with the reason and the batch goes on. Rows a crash
-left unparsed between the two are parsed at the start of the next run.
+Two short transactions per batch, and the parsing between them outside any: on
+SQLite a transaction holds the one write lock, and a slow message inside it
+made the sign-up form answer "database is locked". The first transaction stores
+the raw messages not seen before; once it commits, nothing can be lost. A copy
+is one with the same content (``parse.content_key``: body and content headers,
+so one re-delivered with one more ``Received:`` header is recognised; a
+different message that reuses a Message-ID is not). Then each message is parsed,
+within ``bounds.Limits``; one that is over them, or fails, is filed as ``other``
+with the reason. The second transaction links, classifies, acts and writes.
+
+Rows a crash left unparsed are filed after the new mail, one at a time, each
+marked before it is parsed: one found still marked (its parse never finished,
+the process died) is filed as ``other`` with that reason, not parsed again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.clock import utc_now
+from digest.errors import ParseLimitError
+from digest.feedback.bounds import Limits
 from digest.feedback.classify import Mailboxes, classify
 from digest.feedback.effects import Counted, act
 from digest.feedback.kinds import Kind
 from digest.feedback.match import find_link
 from digest.feedback.models import Feedback
-from digest.feedback.parse import message_id_of, parse
+from digest.feedback.parse import Parsed, headline, parse
+from digest.feedback.raw import (
+    FilingReport,
+    Incoming,
+    Inserted,
+    Row,
+    clean,
+    insert,
+    store_raw,
+)
 from digest.send.bounces import Thresholds
 from digest.send.links import Links
 from digest.settings import Settings
 from subscribers.db import Database
 from subscribers.models import Base, UTCDateTime
+
+__all__ = ["BATCH_BYTES", "BATCH_MESSAGES", "Filer", "FilingReport", "Incoming"]
 
 log = logging.getLogger(__name__)
 
@@ -78,47 +95,39 @@ _UNFILED: dict[str, Any] = {f"b_{name}": None for name in _PARSED}
 
 
 @dataclass(frozen=True)
-class Incoming:
-    """One message as it arrived, with where from (a folder, a file, ``smtp``)."""
+class _Parsed:
+    """One stored message, parsed (outside any transaction), or why it was not."""
 
-    raw: bytes
-    origin: str
-    envelope_to: tuple[str, ...] = ()
-    #: False when it arrived just now (SMTP): its own Received: headers are the sender's
-    dated_by_headers: bool = True
-
-
-@dataclass
-class FilingReport:
-    """What a run of filing did, for the command's summary."""
-
-    seen: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    unparsed: int = 0  # stored, but filed as other because parsing fell short
-    kinds: Counter[str] = field(default_factory=Counter)
-    effects: list[str] = field(default_factory=list)
-    not_stored: list[tuple[str, str]] = field(default_factory=list)  # (origin, reason)
-
-
-@dataclass(frozen=True)
-class _Row:
+    feedback_id: int
     incoming: Incoming
-    sha256: str
-    message_id: str | None
+    parsed: Parsed | None
+    unfiled: dict[str, Any] | None = None  # when not parsed: ``_FILE``'s parameters
+
+
+#: Written to ``problem`` of an unfiled row before its parse begins (time ISO 8601).
+_STARTED = "parsing began "
 
 
 class Filer:
     """Files messages for one publication into its database."""
 
     def __init__(
-        self, db: Database, settings: Settings, clock: Callable[[], datetime] = utc_now
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Callable[[], datetime] = utc_now,
+        limits: Limits | None = None,
     ) -> None:
         self.db = db
         self.mailboxes = Mailboxes.from_settings(settings)
         self.signer = Links.from_settings(settings).signer
         self.languages = tuple(settings.feedback.reply_languages)
         self.thresholds = Thresholds.from_settings(settings.feedback)
+        self.limits = limits or Limits(
+            message_bytes=int(settings.feedback.max_message_mb * 1024 * 1024)
+        )
+        #: A mark older than this is a parse that never finished (not one still running).
+        self.abandoned_after = timedelta(seconds=max(600.0, 10 * self.limits.seconds))
         self.clock = clock
 
     def file(
@@ -151,112 +160,94 @@ class Filer:
 
     def store(self, batch: list[Incoming], report: FilingReport) -> list[tuple[int, Incoming]]:
         """Keep the raw bytes of each message not stored before; returns the new rows."""
-        rows: list[_Row] = []
-        seen: set[str] = set()
-        for incoming in batch:
-            row = _Row(incoming, hashlib.sha256(incoming.raw).hexdigest(), _safe_id(incoming))
-            keys = {row.sha256} | ({row.message_id} if row.message_id else set())
-            if keys & seen:
-                report.duplicates += 1
-                continue
-            seen |= keys
-            rows.append(row)
-        try:
-            with self.db.transaction() as session:
-                stored, duplicates = self._insert(session, rows)
-        except Exception:  # another process stored some meanwhile, or one row is bad
-            stored, duplicates = [], 0
-            for row in rows:
-                try:
-                    with self.db.transaction() as session:
-                        one, dup = self._insert(session, [row])
-                except IntegrityError:
-                    one, dup = [], 1
-                except Exception as exc:  # reported: the caller must not take it as stored
-                    log.error("could not store %s: %s", row.incoming.origin, exc)
-                    report.not_stored.append((row.incoming.origin, f"could not store: {exc}"))
-                    continue
-                stored += one
-                duplicates += dup
-        report.stored += len(stored)
-        report.duplicates += duplicates
-        return stored
+        return store_raw(self.db, batch, report, self._insert)
 
-    def _insert(self, session: Session, rows: list[_Row]) -> tuple[list[tuple[int, Incoming]], int]:
-        hashes = [r.sha256 for r in rows]
-        ids = [r.message_id for r in rows if r.message_id]
-        known = set(session.scalars(select(Feedback.sha256).where(Feedback.sha256.in_(hashes))))
-        if ids:
-            known |= set(
-                session.scalars(select(Feedback.message_id).where(Feedback.message_id.in_(ids)))
-            )
-        now = self.clock()
-        added: list[tuple[Feedback, Incoming]] = []
-        duplicates = 0
-        for row in rows:
-            if row.sha256 in known or row.message_id in known:
-                duplicates += 1
-                continue
-            feedback = Feedback(
-                received_at=now,
-                origin=_clean(row.incoming.origin)[:300],
-                sha256=row.sha256,
-                message_id=row.message_id,
-                size=len(row.incoming.raw),
-                raw=row.incoming.raw,
-                envelope_to=_clean(", ".join(row.incoming.envelope_to)) or None,
-            )
-            session.add(feedback)
-            added.append((feedback, row.incoming))
-        session.flush()
-        return [(feedback.id, incoming) for feedback, incoming in added], duplicates
+    def _insert(self, session: Session, rows: list[Row]) -> Inserted:
+        return insert(session, rows, self.clock())
 
     def file_unparsed(self, report: FilingReport) -> None:
-        """Parse rows stored but never filed (a crash came between the two steps).
+        """File rows stored but never filed (a crash came between the two steps).
 
         Never in the way of storing: it runs after, and a failure here is logged.
         """
         try:
-            while self._file_some_unparsed(report):
-                pass
+            after: int | None = 0
+            while after is not None:
+                after = self._file_some_unparsed(report, after)
         except Exception as exc:  # never in the way of storing new mail
             log.error("filing stored messages failed; they stay stored, unfiled: %s", exc)
 
-    def _file_some_unparsed(self, report: FilingReport) -> bool:
+    def _file_some_unparsed(self, report: FilingReport, after: int) -> int | None:
         with self.db.transaction() as session:
             ids = list(
                 session.scalars(
                     select(Feedback.id)
-                    .where(Feedback.kind.is_(None))
+                    .where(Feedback.kind.is_(None), Feedback.id > after)
                     .order_by(Feedback.id)
                     .limit(BATCH_MESSAGES)
                 )
             )
-        if not ids:
-            return False
-        self._file_rows([(i, None) for i in ids], report)
-        return True
+        for feedback_id in ids:
+            self._file_leftover(feedback_id, report)
+        return ids[-1] if ids else None
 
-    def _file_rows(self, rows: Sequence[tuple[int, Incoming | None]], report: FilingReport) -> None:
-        """File stored rows in one transaction; ``None`` in place of a message: read it back.
+    def _file_leftover(self, feedback_id: int, report: FilingReport) -> None:
+        """Mark the row, parse it, file it. A row found marked is being parsed by another
+        process (it is left alone), or its parse never finished: filed as other."""
+        now = self.clock()
+        with self.db.transaction() as session:
+            stored = session.get(Feedback, feedback_id)
+            if stored is None or stored.kind is not None:
+                return  # filed meanwhile by another process
+            envelope = tuple(a for a in (stored.envelope_to or "").split(", ") if a)
+            incoming = Incoming(stored.raw, stored.origin, envelope)
+            mark = stored.problem
+            began = _began(mark)
+            if mark is None:
+                stored.problem = f"{_STARTED}{now.isoformat()}"
+            elif began is not None and now - began < self.abandoned_after:
+                return  # another process is parsing it now
+        if mark is None:
+            self._file_rows([(feedback_id, incoming)], report)
+            return
+        reason = f"{mark} and never finished (the process stopped?): not parsed again"
+        self._write_all([self._unparsed(feedback_id, incoming, reason)], report)
+
+    def _file_rows(self, rows: Sequence[tuple[int, Incoming]], report: FilingReport) -> None:
+        """Parse stored rows, with no transaction open, then file them in one."""
+        if rows:
+            self._write_all([self._parse(i, incoming) for i, incoming in rows], report)
+
+    def _parse(self, feedback_id: int, incoming: Incoming) -> _Parsed:
+        envelope = tuple(a for a in incoming.envelope_to if a)
+        try:
+            parsed = parse(incoming.raw, self.languages, envelope, self.limits)
+        except ParseLimitError as exc:
+            return self._unparsed(feedback_id, incoming, str(exc))
+        except Exception as exc:  # kept raw and listed, never dropped
+            return self._unparsed(feedback_id, incoming, f"could not be parsed: {exc!r}")
+        return _Parsed(feedback_id, incoming, parsed)
+
+    def _unparsed(self, feedback_id: int, incoming: Incoming, problem: str) -> _Parsed:
+        log.warning("%s filed as other: %s", incoming.origin, problem)
+        return _Parsed(feedback_id, incoming, None, _unfiled(incoming, problem))
+
+    def _write_all(self, parsed: list[_Parsed], report: FilingReport) -> None:
+        try:
+            self._write(parsed, report)
+        except Exception:  # one bad row (or a race) must not keep the rest unfiled
+            for one in parsed:
+                try:
+                    self._write([one], report)
+                except Exception as exc:
+                    self._give_up(one.feedback_id, exc, report)
+
+    def _write(self, parsed: list[_Parsed], report: FilingReport) -> None:
+        """Link, classify, act and write, in one short transaction.
 
         Each row is claimed first (``kind`` set where it is still null), so two
         processes filing the same leftovers never act on one message twice.
         """
-        if not rows:
-            return
-        try:
-            self._file_together(rows, report)
-        except Exception:  # one bad row (or a race) must not keep the rest unfiled
-            for row in rows:
-                try:
-                    self._file_together([row], report)
-                except Exception as exc:
-                    self._give_up(row[0], exc, report)
-
-    def _file_together(
-        self, rows: Sequence[tuple[int, Incoming | None]], report: FilingReport
-    ) -> None:
         batch = FilingReport()
         counted: Counted = {}  # bounced deliveries not yet written
         filed: list[dict[str, Any]] = []
@@ -264,29 +255,28 @@ class Filer:
             claimed = set(
                 session.scalars(
                     update(Feedback)
-                    .where(Feedback.id.in_([i for i, _ in rows]), Feedback.kind.is_(None))
+                    .where(
+                        Feedback.id.in_([one.feedback_id for one in parsed]),
+                        Feedback.kind.is_(None),
+                    )
                     .values(kind=Kind.other)
                     .returning(Feedback.id)
                 )
             )
-            for feedback_id, incoming in rows:
-                if feedback_id not in claimed:
+            for one in parsed:
+                if one.feedback_id not in claimed:
                     continue  # filed meanwhile by another process
-                if incoming is None:
-                    stored = session.get(Feedback, feedback_id)
-                    assert stored is not None
-                    envelope = tuple(a for a in (stored.envelope_to or "").split(", ") if a)
-                    incoming = Incoming(stored.raw, stored.origin, envelope)
-                try:
-                    values = self._file_one(session, incoming, counted)
-                except Exception as exc:  # kept raw and listed, never dropped
-                    values = {
-                        **_UNFILED,
-                        "b_kind": Kind.other,
-                        "b_problem": _clean(f"could not be parsed: {exc!r}")[:2000],
-                    }
+                if one.parsed is None:
+                    assert one.unfiled is not None
+                    values = one.unfiled
                     batch.unparsed += 1
-                filed.append({**values, "feedback_id": feedback_id})
+                else:
+                    try:
+                        values = self._file_one(session, one.incoming, one.parsed, counted)
+                    except Exception as exc:  # kept raw and listed, never dropped
+                        values = _unfiled(one.incoming, f"could not be filed: {exc!r}")
+                        batch.unparsed += 1
+                filed.append({**values, "feedback_id": one.feedback_id})
                 batch.kinds[values["b_kind"]] += 1
                 if values["b_effect"]:
                     batch.effects.append(values["b_effect"])
@@ -304,7 +294,7 @@ class Filer:
                 session.execute(
                     update(Feedback)
                     .where(Feedback.id == feedback_id, Feedback.kind.is_(None))
-                    .values(kind=Kind.other, problem=_clean(f"could not be filed: {exc!r}")[:2000])
+                    .values(kind=Kind.other, problem=clean(f"could not be filed: {exc!r}")[:2000])
                 )
         except Exception as again:  # stays stored and unfiled; the next run tries again
             log.error("could not mark feedback %d unfiled: %s", feedback_id, again)
@@ -312,9 +302,10 @@ class Filer:
         report.unparsed += 1
         report.kinds[Kind.other] += 1
 
-    def _file_one(self, session: Session, incoming: Incoming, counted: Counted) -> dict[str, Any]:
+    def _file_one(
+        self, session: Session, incoming: Incoming, parsed: Parsed, counted: Counted
+    ) -> dict[str, Any]:
         """The parsed columns of one message (``_FILE``'s parameters), after its effects."""
-        parsed = parse(incoming.raw, self.languages, tuple(a for a in incoming.envelope_to if a))
         link = find_link(session, parsed, self.mailboxes, self.signer)
         kind = classify(parsed, self.mailboxes, linked=link.found, answers_ours=link.answers_ours)
         effect = None
@@ -353,19 +344,34 @@ class Filer:
             "b_subscriber_id": link.subscriber_id,
             "b_effect": effect,
         }
-        return {k: _clean(v) if isinstance(v, str) else v for k, v in values.items()}
+        return {k: clean(v) if isinstance(v, str) else v for k, v in values.items()}
 
 
-def _clean(text: str) -> str:
-    """Text any database takes: no NUL (PostgreSQL refuses it), no lone surrogates
-    (some codecs, UTF-7 for one, produce them; they can't be encoded as UTF-8)."""
-    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-
-
-def _safe_id(incoming: Incoming) -> str | None:
+def _unfiled(incoming: Incoming, problem: str) -> dict[str, Any]:
+    """The columns of a message filed as other, unparsed: why, and who sent what when."""
     try:
-        return message_id_of(incoming.raw)
-    except Exception:  # a header we cannot read only cannot dedupe
+        head = headline(incoming.raw)
+    except Exception:  # nothing more to show than the reason
+        head = None
+    values = {
+        **_UNFILED,
+        "b_kind": Kind.other,
+        "b_problem": clean(problem)[:2000],
+        "b_from_email": (head.from_email or "")[:320] or None if head else None,
+        "b_from_name": (head.from_name or "")[:300] or None if head else None,
+        "b_subject": head.subject if head else None,
+        "b_sent_at": head.date if head else None,
+    }
+    return {k: clean(v) if isinstance(v, str) else v for k, v in values.items()}
+
+
+def _began(mark: str | None) -> datetime | None:
+    """When the parse that left this mark began; None if it is no mark of ours."""
+    if not mark or not mark.startswith(_STARTED):
+        return None
+    try:
+        return datetime.fromisoformat(mark.removeprefix(_STARTED))
+    except ValueError:
         return None
 
 

@@ -279,7 +279,10 @@ class FeedbackSettings(BaseModel):
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(default=2525, ge=1, le=65535)
     max_message_mb: float = Field(
-        default=40, gt=0, description="`digest feedback listen` refuses larger messages."
+        default=40,
+        gt=0,
+        description="`digest feedback listen` refuses larger messages; larger ones fetched "
+        "or imported are stored but not parsed (filed as other).",
     )
     addresses: list[EmailStr] = Field(
         default_factory=list,

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
 from digest.feedback import store as feedback_store
+from digest.feedback.bounds import DEFAULT_LIMITS, Limits
 from digest.feedback.classify import Mailboxes
 from digest.feedback.listen import start_listener
 from digest.feedback.models import Feedback
@@ -73,11 +74,14 @@ def test_a_message_the_parser_fails_on_is_kept_raw_and_the_batch_goes_on(
     fine = reply(3, "This one is fine.", own_id="<fine@example.com>")
 
     def tripping_parse(
-        raw: bytes, languages: tuple[str, ...] = ("en",), envelope_to: tuple[str, ...] = ()
+        raw: bytes,
+        languages: tuple[str, ...] = ("en",),
+        envelope_to: tuple[str, ...] = (),
+        limits: Limits = DEFAULT_LIMITS,
     ) -> Parsed:
         if b"trips the parser" in raw:
             raise UnicodeError("simulated parser bug")
-        return parse(raw, languages, envelope_to)
+        return parse(raw, languages, envelope_to, limits)
 
     monkeypatch.setattr(feedback_store, "parse", tripping_parse)
     report = scenario.filer().file([Incoming(broken, "x"), Incoming(fine, "y")])
