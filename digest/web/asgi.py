@@ -33,7 +33,7 @@ SECURITY_HEADERS: Mapping[str, str] = {
 }
 
 
-class BodyTooLarge(Exception):
+class _BodyTooLarge(Exception):
     """Raised into the app when a streamed body passes the cap (after the 413 went out)."""
 
 
@@ -65,7 +65,7 @@ class BodyLimit:
                     if not started:
                         answered = True
                         await self._refuse(send)
-                    raise BodyTooLarge(f"request body over {self.max_bytes} bytes")
+                    raise _BodyTooLarge(f"request body over {self.max_bytes} bytes")
             return message
 
         async def guarded_send(message: Message) -> None:
