@@ -1,4 +1,4 @@
-"""Email addresses: validated and normalised by email-validator.
+"""Email addresses, validated and normalised by email-validator; and names.
 
 The address is kept as the person typed it (trimmed); ``key`` is the normalised
 form, lower-cased, which makes the address unique regardless of letter case.
@@ -47,3 +47,23 @@ def parse_address(raw: str) -> Address:
 def suppression_hash(key: str) -> str:
     """What is kept of an erased address: enough to recognise it, not to read it."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+#: What never belongs in a name: control characters (Unicode category Cc: NUL, CR,
+#: LF, TAB, ESC …) and the line and paragraph separators. PostgreSQL refuses NUL
+#: in text, mail headers must never see CR/LF, and terminals act on ESC.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def clean_name(name: str | None) -> str | None:
+    """A name as stored: with control characters, each run of them and the spaces
+    around it becomes one space; an empty result means no name.
+
+    Every name enters through ``audience.plan_join`` (the form, the CLI, CSV imports),
+    which calls this; names without control characters are kept as they are.
+    """
+    if name is None:
+        return None
+    if _CONTROLS.search(name):
+        name = " ".join(_CONTROLS.sub(" ", name).split())
+    return name or None

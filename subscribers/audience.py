@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from subscribers.addresses import Address, parse_address, suppression_hash
+from subscribers.addresses import Address, clean_name, parse_address, suppression_hash
 from subscribers.errors import AddressError, NotSubscribedError, SuppressedError
 from subscribers.models import (
     LEFT,
@@ -153,6 +153,7 @@ def plan_join(
     Raises ``SuppressedError`` when an editor or import may not (re-)add the address,
     and ``AddressError`` for a name too long to store.
     """
+    name = clean_name(name)
     if name is not None and len(name) > MAX_NAME:
         raise AddressError(f"the name is longer than {MAX_NAME} characters")
     by_person = evidence.method is ConsentMethod.web_form
@@ -281,7 +282,11 @@ def join(
         if plan.attributes != subscriber.attributes:
             subscriber.attributes = plan.attributes
         if plan.status_reason is not None:
-            change_status(session, subscriber, plan.status, now, plan.status_reason)
+            changed = change_status(session, subscriber, plan.status, now, plan.status_reason)
+            if changed and plan.status is Status.pending:
+                # a new sign-up: its own confirmation is due now (the last one's link
+                # belongs to the sign-up before and no longer confirms)
+                subscriber.confirmation_sent_at = None
     if plan.consent:
         _record_consent(session, subscriber, now, evidence, confirmed=plan.consent_confirmed)
     return Joined(subscriber, plan.outcome, plan.needs_confirmation)
@@ -320,6 +325,18 @@ def confirm(session: Session, subscriber: Subscriber, now: datetime) -> bool:
         delete(Suppression).where(Suppression.email_hash == suppression_hash(subscriber.email_key))
     )
     return change_status(session, subscriber, Status.active, now, "confirmed by the subscriber")
+
+
+def signed_up_at(session: Session, subscriber: Subscriber) -> datetime | None:
+    """When the person's latest sign-up began (their last move to pending), if ever."""
+    if subscriber.status is Status.pending:
+        return subscriber.status_changed_at
+    return session.scalars(
+        select(StatusChange.at)
+        .where(StatusChange.subscriber_id == subscriber.id, StatusChange.new == Status.pending)
+        .order_by(StatusChange.id.desc())
+        .limit(1)
+    ).first()
 
 
 def unsubscribe(session: Session, subscriber: Subscriber, now: datetime, reason: str) -> bool:

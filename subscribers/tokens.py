@@ -6,9 +6,13 @@ per-purpose salt), so it can't be forged, guessed, or used for another purpose.
 The fingerprint makes a token die with its address: after an erase, a new
 subscriber who happens to get the same id is not reachable by the old link.
 
-Confirmation tokens expire (a stale sign-up should not activate months later).
-Unsubscribe tokens do not: a reader must be able to leave from any email they
-ever received.
+Confirmation tokens expire (a stale sign-up should not activate months later),
+and each belongs to one sign-up: it carries the moment that sign-up began (the
+pending subscriber's ``status_changed_at``), so a link from before the person
+unsubscribed and signed up again confirms nothing. Links made before tokens
+carried that moment are matched by when they were signed instead.
+Unsubscribe tokens do not expire: a reader must be able to leave from any email
+they ever received.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
@@ -39,6 +44,33 @@ class Claim:
         return subscriber is not None and fingerprint(subscriber.email_key) == self.fingerprint
 
 
+@dataclass(frozen=True)
+class ConfirmClaim(Claim):
+    """A confirmation token's claim: also which sign-up it was sent for."""
+
+    signed_up: int | None  # the sign-up's start (see ``moment``); None in older links
+    issued_at: datetime  # when the link was signed
+
+    def is_for(self, sign_up: datetime | None) -> bool:
+        """Whether this link was sent for the sign-up that began at ``sign_up``.
+
+        Older links carry no sign-up: they count if they were signed after it began
+        (to the second, as they record it), which a link from an earlier sign-up
+        of the same person never is.
+        """
+        if sign_up is None:
+            return False
+        if self.signed_up is not None:
+            return self.signed_up == moment(sign_up)
+        return self.issued_at >= sign_up.astimezone(UTC).replace(microsecond=0)
+
+
+def moment(when: datetime) -> int:
+    """A point in time as whole microseconds since the epoch, exact in a token."""
+    delta = when.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
 def fingerprint(email_key: str) -> str:
     return hashlib.sha256(email_key.encode("utf-8")).hexdigest()[:12]
 
@@ -54,19 +86,38 @@ class Signer:
         self._unsubscribe = URLSafeSerializer(secret, salt=_UNSUBSCRIBE_SALT)
 
     def confirm_token(self, subscriber: Subscriber) -> str:
-        return str(self._confirm.dumps([subscriber.id, fingerprint(subscriber.email_key)]))
+        """The link for the pending subscriber's current sign-up (see the module doc)."""
+        started = subscriber.status_changed_at
+        payload = [
+            subscriber.id,
+            fingerprint(subscriber.email_key),
+            None if started is None else moment(started),
+        ]
+        return str(self._confirm.dumps(payload))
 
     def unsubscribe_token(self, subscriber_id: int, email_key: str) -> str:
         return str(self._unsubscribe.dumps([subscriber_id, fingerprint(email_key)]))
 
-    def read_confirm(self, token: str, max_age_seconds: int) -> Claim:
+    def read_confirm(self, token: str, max_age_seconds: int) -> ConfirmClaim:
         try:
-            payload = self._confirm.loads(token, max_age=max_age_seconds)
+            payload, signed = self._confirm.loads(
+                token, max_age=max_age_seconds, return_timestamp=True
+            )
         except SignatureExpired as exc:
             raise ExpiredTokenError("this confirmation link has expired") from exc
         except BadSignature as exc:
             raise TokenError("this confirmation link is not valid") from exc
-        return _claim(payload, "confirmation")
+        if isinstance(payload, list) and len(payload) == 3:
+            *payload, signed_up = payload
+            if signed_up is not None and (
+                not isinstance(signed_up, int) or isinstance(signed_up, bool)
+            ):
+                raise TokenError("this confirmation link is not valid")
+        else:
+            signed_up = None
+        claim = _claim(payload, "confirmation")
+        issued_at = signed if signed.tzinfo else signed.replace(tzinfo=UTC)
+        return ConfirmClaim(claim.subscriber_id, claim.fingerprint, signed_up, issued_at)
 
     def read_unsubscribe(self, token: str) -> Claim:
         try:

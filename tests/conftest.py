@@ -79,4 +79,4 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 from tests.databases import clock, db, db_url, postgres_url  # noqa: E402, F401
 from tests.dovecot import imap, imap_server  # noqa: E402, F401
 from tests.mailserver import smtp_server  # noqa: E402, F401
-from tests.webserver import site  # noqa: E402, F401
+from tests.webserver import digest_serve, site  # noqa: E402, F401

@@ -1,13 +1,22 @@
-"""A real HTTP server on localhost serving pages and feeds the tests write."""
+"""Real HTTP servers on localhost: one serving pages and feeds the tests write,
+and `digest serve` itself as a separate process."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+
+from tests.mailserver import free_port
 
 
 @dataclass
@@ -66,3 +75,55 @@ def site() -> Iterator[Site]:
         served.released.set()  # let the slow pages' handlers finish
         server.shutdown()
         server.server_close()
+
+
+@dataclass(frozen=True)
+class Served:
+    """A running `digest serve`: its base URL, its working folder and its process."""
+
+    base: str
+    folder: Path
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture
+def digest_serve(clean_env: Path) -> Iterator[Served]:
+    """`digest serve` on a free port, with the default outbox and SQLite in a temp folder."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DIGEST_WEB__PUBLIC_URL": base}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from digest.cli.app import main; main()",
+            "serve",
+            "--port",
+            str(port),
+        ],
+        cwd=clean_env,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None:
+                    output = process.stdout.read().decode() if process.stdout else ""
+                    raise AssertionError(f"digest serve exited: {output}") from None
+                time.sleep(0.1)
+        else:
+            raise AssertionError("digest serve did not start")
+        yield Served(base, clean_env, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a client still connected holds a graceful stop
+            process.kill()
+            process.wait()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -55,10 +56,18 @@ def status_of(db: Database, email: str) -> Status | None:
         return found.status if found else None
 
 
+def form_token(client: TestClient) -> str:
+    """The token of a freshly loaded sign-up form (its cookie stays in the client)."""
+    match = re.search(r'name="form_token" value="([^"]+)"', client.get("/subscribe").text)
+    assert match
+    return match.group(1)
+
+
 def subscribe(client: TestClient, email: str, **form: str) -> Any:
+    """Post the form as an old browser would: no Origin, so the form's token counts."""
     return client.post(
         "/subscribe",
-        data={"email": email, "name": "", "website": "", **form},
+        data={"email": email, "name": "", "website": "", "form_token": form_token(client), **form},
         headers={"user-agent": "TestBrowser/1.0"},
     )
 
@@ -78,7 +87,10 @@ def test_double_opt_in_through_the_form(
     assert received.message["Subject"] == "Confirm your subscription to The Morning Ledger"
     html = received.message.get_body(preferencelist=("html",))
     assert html is not None and "/confirm/" in str(html.get_content())
-    page = client.get(confirm_path(smtp_server))
+    button = client.get(confirm_path(smtp_server))  # what a mail scanner does: no change
+    assert button.status_code == 200 and f'action="{confirm_path(smtp_server)}"' in button.text
+    assert status_of(db, "zoë.reader@example.org") is Status.pending
+    page = client.post(confirm_path(smtp_server))
     assert page.status_code == 200 and "You are subscribed" in page.text
     assert status_of(db, "zoë.reader@example.org") is Status.active
     with db.transaction() as session:
@@ -86,8 +98,9 @@ def test_double_opt_in_through_the_form(
         assert (consent.method, consent.form_version) == ("web_form", "sign-up form v1")
         assert consent.ip == "testclient" and consent.user_agent == "TestBrowser/1.0"
         assert consent.confirmed_at is not None
-    again = client.get(confirm_path(smtp_server))  # following it twice is harmless
+    again = client.post(confirm_path(smtp_server))  # following it twice is harmless
     assert again.status_code == 200 and status_of(db, "zoë.reader@example.org") is Status.active
+    assert "You are subscribed" in client.get(confirm_path(smtp_server)).text
 
 
 def test_resubscribing_leaks_nothing_and_resends_only_after_the_interval(
@@ -105,7 +118,7 @@ def test_resubscribing_leaks_nothing_and_resends_only_after_the_interval(
         traveller.shift(11 * 60)
         subscribe(client, "ann@example.org")
         assert len(smtp_server.inbox.messages) == 2  # resent after the interval
-        client.get(confirm_path(smtp_server))
+        client.post(confirm_path(smtp_server))
         assert status_of(db, "ann@example.org") is Status.active
         traveller.shift(60 * 60)
         known = subscribe(client, "ann@example.org", name="Mallory")
@@ -143,8 +156,6 @@ def _unsubscribe_path(client: TestClient, db: Database, email: str) -> str:
 
 
 def _add_active(db: Database, email: str) -> None:
-    from datetime import UTC, datetime
-
     from subscribers.addresses import parse_address
     from subscribers.models import ConsentMethod
 
@@ -208,6 +219,7 @@ def test_tampered_and_expired_links_are_refused(db: Database, smtp_server: SMTPS
         traveller.shift(2 * 86_400 + 60)
         expired = client.get(link)
         assert expired.status_code == 410 and "expired" in expired.text
+        assert client.post(link).status_code == 410
         assert status_of(db, "late@example.org") is Status.pending
 
 
@@ -215,15 +227,73 @@ def test_erased_person_can_come_back_only_by_confirming(
     client: TestClient, db: Database, smtp_server: SMTPServer
 ) -> None:
     """After an erase, imports can't re-add the address, but the person's own opt-in can."""
-    from datetime import UTC, datetime
-
     _add_active(db, "ann@example.org")
     with db.transaction() as session:
         audience.erase(session, "ann@example.org", datetime.now(UTC))
     subscribe(client, "ann@example.org")
     assert status_of(db, "ann@example.org") is Status.pending
-    client.get(confirm_path(smtp_server))
+    client.post(confirm_path(smtp_server))
     assert status_of(db, "ann@example.org") is Status.active
     with db.transaction() as session:
         assert not audience.is_suppressed(session, "ann@example.org")
         assert session.scalars(select(Subscriber)).one().email == "ann@example.org"
+
+
+def test_a_confirm_link_belongs_to_its_sign_up(
+    client: TestClient, db: Database, smtp_server: SMTPServer
+) -> None:
+    """After unsubscribing and signing up again, the first link neither confirms nor shows a button."""
+    subscribe(client, "ann@example.org")
+    first = confirm_path(smtp_server)
+    with db.transaction() as session:
+        url = client.app.state.site.links.unsubscribe_url(  # type: ignore[attr-defined]
+            audience.get(session, "ann@example.org")
+        )
+    client.post(url.removeprefix("https://news.example.org/list"), data={})
+    left = client.get(first)
+    assert left.status_code == 410 and "You left the list" in left.text
+    subscribe(
+        client, "ann@example.org"
+    )  # within resend_minutes: a new sign-up still gets its email
+    assert len(smtp_server.inbox.messages) == 2
+    second = confirm_path(smtp_server)
+    assert second != first and status_of(db, "ann@example.org") is Status.pending
+    for stale in (client.get(first), client.post(first)):
+        assert stale.status_code == 410 and "This link has been replaced" in stale.text
+        assert "<button" not in stale.text
+    assert status_of(db, "ann@example.org") is Status.pending
+    assert "You are subscribed" in client.post(second).text
+    assert status_of(db, "ann@example.org") is Status.active
+    assert client.post(first).status_code == 410  # still void once active
+
+
+def test_links_from_before_sign_ups_were_named(db: Database, smtp_server: SMTPServer) -> None:
+    """An old-style link (no sign-up in it) confirms its own sign-up but not a later one."""
+    from itsdangerous import URLSafeTimedSerializer
+
+    from subscribers.tokens import fingerprint
+
+    old_style = URLSafeTimedSerializer(SECRET, salt="digest.subscribers.confirm")
+    settings = make_settings(smtp_server, subscribers={"resend_minutes": 0})
+    with (
+        time_machine.travel("2026-11-25 09:00:00+00:00", tick=False) as traveller,
+        TestClient(create_app(settings, db)) as client,
+    ):
+        subscribe(client, "ann@example.org")
+        with db.transaction() as session:
+            ann = audience.get(session, "ann@example.org")
+            ann_id = ann.id
+            token = old_style.dumps([ann.id, fingerprint(ann.email_key)])
+        traveller.shift(60)
+        with db.transaction() as session:
+            ann = audience.get(session, "ann@example.org")
+            audience.unsubscribe(session, ann, datetime.now(UTC), "left")
+        traveller.shift(60)
+        subscribe(client, "ann@example.org")
+        stale = client.post(f"/confirm/{token}")
+        assert stale.status_code == 410 and "replaced" in stale.text
+        assert status_of(db, "ann@example.org") is Status.pending
+        traveller.shift(60)
+        fresh = old_style.dumps([ann_id, fingerprint("ann@example.org")])
+        assert "You are subscribed" in client.post(f"/confirm/{fresh}").text
+        assert status_of(db, "ann@example.org") is Status.active

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import time_machine
 
@@ -71,3 +73,14 @@ def test_message_tags_are_signed_per_delivery() -> None:
     assert len(mine) == 16 and mine != theirs
     assert signer.message_tag(7, "salt") == mine  # the same on a retry
     assert Signer("another-secret-of-length").message_tag(7, "salt") != mine
+
+
+def test_a_confirm_token_names_its_sign_up() -> None:
+    """A confirm token matches the sign-up it was made for, to the microsecond, and no other."""
+    signer = Signer(SECRET)
+    ann = _subscriber()
+    ann.status_changed_at = datetime(2026, 11, 25, 9, 0, 0, 123456, tzinfo=UTC)
+    claim = signer.read_confirm(signer.confirm_token(ann), 3600)
+    assert claim.names(ann) and claim.is_for(ann.status_changed_at)
+    assert not claim.is_for(ann.status_changed_at + timedelta(microseconds=1))
+    assert not claim.is_for(None)
