@@ -229,7 +229,10 @@ class Fetcher:
                 warnings.append(f"could not mark {len(filed)} filed message(s): {exc}")
             # Never past a message that could not be stored, nor one the server's answer
             # did not name by UID: the next fetch reads it again.
-            below = min([*_uids(failed), *unnamed], default=None)
+            # ``unsafe`` keeps the failures of earlier batches too: a later batch that stored
+            # cleanly must not carry the position past them.
+            unsafe.extend(_uids(failed))
+            below = min([*unsafe, *unnamed], default=None)
             safe = [u for u in _uids(batch) if below is None or u < below]
             with self.db.transaction() as session:
                 state = session.get(MailboxState, key)
@@ -242,6 +245,7 @@ class Fetcher:
                 progress(done, len(uids))
 
         warnings: list[str] = []
+        unsafe: list[int] = []  # UIDs of messages that could not be stored, in any batch
         unnamed: list[int] = []  # the lowest UID of each chunk that lost a message
         filing = self.filer.file(self._messages(box, uids, unnamed), on_stored=stored)
         if unnamed:

@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, select, text
 from digest.clock import utc_now
 from digest.errors import DigestError
 from digest.feedback import imap as imap_module
+from digest.feedback import store as store_module
 from digest.feedback.imap import FILED, Fetcher, FetchReport, fetched_messages
 from digest.feedback.models import Feedback, MailboxState
 from digest.feedback.store import Filer
@@ -225,6 +226,40 @@ def test_a_message_that_could_not_be_stored_is_fetched_again(
     monkeypatch.undo()
     again = fetch(db, settings, imap.url())
     assert (again.fetched, again.filing.stored) == (1, 1)  # the flagged third is skipped
+    assert len(stored(db)) == 3 and all(FILED in f for f in imap.flags().values())
+
+
+def test_a_failure_in_an_earlier_batch_holds_the_read_position(
+    imap: ImapServer,
+    db: Database,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A message that failed to store in one batch is not passed by the read position when
+    a later batch of the same fetch stores cleanly; the next fetch stores it."""
+    settings = scenario_settings(tmp_path, db_url)
+    send_scenario(db, settings, tmp_path)
+    append_all(imap, [reader_reply(n, n) for n in (1, 2, 3)])
+    poison, _, _ = imap.uids()
+    real_insert = Filer._insert
+
+    def insert(self: Filer, session: Any, rows: list[Any]) -> Any:
+        if any(b"Reply number 1." in row.incoming.raw for row in rows):
+            raise OSError("simulated database outage")
+        return real_insert(self, session, rows)
+
+    monkeypatch.setattr(Filer, "_insert", insert)
+    monkeypatch.setattr(store_module, "BATCH_MESSAGES", 1)  # each message a batch of its own
+    report = fetch(db, settings, imap.url())
+    assert report.filing.stored == 2 and len(report.filing.not_stored) == 1
+    assert FILED not in imap.flags()[poison]
+    with db.transaction() as session:
+        [state] = session.scalars(select(MailboxState))
+        assert state.last_uid < poison  # not past the message that failed
+    monkeypatch.undo()
+    again = fetch(db, settings, imap.url())
+    assert again.filing.stored == 1
     assert len(stored(db)) == 3 and all(FILED in f for f in imap.flags().values())
 
 
