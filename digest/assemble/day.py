@@ -93,22 +93,35 @@ def last_sent_at(session: Session, before: date) -> datetime | None:
 
 
 def gather(
-    session: Session,
+    db: Database,
     settings: ReadsSettings,
     day: date,
     now: datetime,
     *,
     written: tuple[Read, ...] | list[Read] = (),
     since: datetime | None = None,
+    since_last_edition: bool = False,
     get: Fetch = fetch,
 ) -> Gathered:
-    """The reads the edition of ``day`` will carry, where each came from, and what failed."""
+    """The reads the edition of ``day`` will carry, where each came from, and what failed.
+
+    The queue is read in one short transaction; the feeds are fetched with none open,
+    so a slow feed never keeps SQLite's write lock (and the sign-up form) waiting.
+    ``since_last_edition``: take feed entries newer than the previous edition's freeze.
+    """
+    with db.transaction() as session:
+        queued = [
+            row.as_read()
+            for row in session.scalars(
+                select(QueuedRead).where(QueuedRead.used_on.is_(None)).order_by(QueuedRead.added_at)
+            )
+        ]
+        recently = recently_recommended(session, day - timedelta(days=settings.dedupe_days))
+        if since_last_edition:
+            since = last_sent_at(session, day)
     problems: list[str] = []
     candidates = [(read, FROM_FILE) for read in written]
-    queued = session.scalars(
-        select(QueuedRead).where(QueuedRead.used_on.is_(None)).order_by(QueuedRead.added_at)
-    )
-    candidates += [(row.as_read(), FROM_QUEUE) for row in queued]
+    candidates += [(read, FROM_QUEUE) for read in queued]
     for url in settings.feeds:
         try:
             result = feed_reads(url, since, settings.fetch_timeout_seconds, get)
@@ -118,13 +131,12 @@ def gather(
         if result.warning:
             problems.append(result.warning)
         candidates += [(read, f"{FROM_FEED} {url}") for read in result.reads]
-    recently = recently_recommended(session, day - timedelta(days=settings.dedupe_days))
     chosen = choose_with_origin(candidates, recently, settings.max_reads)
     return Gathered([r for r, _ in chosen], problems, [o for _, o in chosen])
 
 
 def assemble(
-    session: Session,
+    db: Database,
     settings: Settings,
     day: date,
     now: datetime,
@@ -145,11 +157,11 @@ def assemble(
         edition = parse_edition(text, path)
     except EditionError as exc:
         return Assembled(day, path, None, f"{path} is not a valid edition:\n{exc}", error=exc)
-    return _with_reads(session, settings, path, edition, text, now, get)
+    return _with_reads(db, settings, path, edition, text, now, get)
 
 
 def _with_reads(
-    session: Session,
+    db: Database,
     settings: Settings,
     path: Path,
     edition: Edition,
@@ -157,9 +169,14 @@ def _with_reads(
     now: datetime,
     get: Fetch,
 ) -> Assembled:
-    since = last_sent_at(session, edition.date)
     gathered = gather(
-        session, settings.reads, edition.date, now, written=edition.reads, since=since, get=get
+        db,
+        settings.reads,
+        edition.date,
+        now,
+        written=edition.reads,
+        since_last_edition=True,
+        get=get,
     )
     return Assembled(
         edition.date,
@@ -183,5 +200,4 @@ def assemble_source(
     path = resolve_source(source, settings.editions_dir)
     text = read_edition_text(path)
     edition = parse_edition(text, path)
-    with db.transaction() as session:
-        return _with_reads(session, settings, path, edition, text, now, get)
+    return _with_reads(db, settings, path, edition, text, now, get)

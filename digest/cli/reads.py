@@ -67,15 +67,15 @@ def list_(
     settings = load_settings(config)
     when = _day(day, settings)
     now = utc_now()
-    with open_database(settings.database_url) as db, db.transaction() as session:
+    with open_database(settings.database_url) as db:
         if edition_path(settings, when).is_file():
-            assembled = assemble(session, settings, when, now)
+            assembled = assemble(db, settings, when, now)
             if assembled.edition is None:
                 raise DigestError(assembled.reason or "the edition cannot be assembled")
             chosen, problems = list(assembled.edition.reads), assembled.problems
             origins = list(assembled.origins)
         else:
-            gathered = gather(session, settings.reads, when, now)
+            gathered = gather(db, settings.reads, when, now)
             chosen, problems, origins = gathered.reads, gathered.problems, gathered.origins
     err = console(stderr=True)
     for problem in problems:

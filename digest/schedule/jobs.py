@@ -89,8 +89,7 @@ def daily_send(config: str | None = None) -> None:
     log.info("daily edition of %s is due (policy %s)", day, settings.schedule.policy)
     try:
         with open_database(settings.database_url) as db:
-            with db.transaction() as session:
-                assembled = assemble(session, settings, day, now)
+            assembled = assemble(db, settings, day, now)
             for problem in assembled.problems:
                 log.warning("edition of %s: %s", day, problem)
             if assembled.edition is None:
@@ -130,8 +129,8 @@ def daily_draft(config: str | None = None) -> None:
     day = today(settings.schedule.zone)
     log.info("draft of the edition of %s is due", day)
     try:
-        with open_database(settings.database_url) as db, db.transaction() as session:
-            assembled = assemble(session, settings, day, utc_now())
+        with open_database(settings.database_url) as db:
+            assembled = assemble(db, settings, day, utc_now())
         if assembled.edition is None:
             reason = assembled.reason or "it could not be assembled"
             notify_editors(settings, f"no draft for {day.isoformat()}", reason)

@@ -5,17 +5,25 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from digest.assemble.day import assemble_source
+from digest.assemble.feeds import fetch
+from digest.database import open_database
 from digest.edition.files import EXAMPLE_EDITION
 from digest.ledger import FrozenEdition
+from digest.settings import ReadsSettings, Settings
 from subscribers.db import Database
 from tests.helpers import add_subscribers, run
 from tests.mailserver import SMTPServer, text_part
 from tests.webserver import Site
+
+NOW = datetime(2017, 11, 2, 6, 0, tzinfo=UTC)
 
 FEED = """<?xml version="1.0"?>
 <rss version="2.0"><channel><title>Wire picks</title>
@@ -112,3 +120,35 @@ def test_a_broken_feed_is_a_warning_and_the_edition_still_checks(
     assert code == 0
     assert "no-feed answered 404" in err
     assert [r["from"] for r in json.loads(out)["reads_list"]] == ["file"] * 4
+
+
+def test_feeds_are_fetched_with_no_write_lock_held(tmp_path: Path, site: Site) -> None:
+    """While the edition's feeds are fetched, another process can still write (sign-ups go on)."""
+    feed = site.page("/feed.xml", FEED, kind="application/rss+xml")
+    editions = tmp_path / "editions"
+    editions.mkdir()
+    shutil.copy(EXAMPLE_EDITION, editions / "2017-11-02.md")
+    path = tmp_path / "digest.db"
+    settings = Settings(
+        editions_dir=editions,
+        database_url=f"sqlite:///{path}",
+        reads=ReadsSettings(feeds=[feed]),
+    )
+    writes: list[str] = []
+
+    def fetch_while_writing(url: str, timeout: float) -> bytes:
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # fails at once if anyone holds the write lock
+            other.execute("ROLLBACK")
+            writes.append("written")
+        except sqlite3.OperationalError as exc:
+            writes.append(str(exc))
+        finally:
+            other.close()
+        return fetch(url, timeout)
+
+    with open_database(settings.database_url) as db:
+        assembled = assemble_source(db, settings, "2017-11-02", NOW, get=fetch_while_writing)
+    assert writes == ["written"]
+    assert "Feed piece on grain prices" in [r.title for r in assembled.require().reads]

@@ -83,13 +83,12 @@ def test_links_recommended_in_the_last_30_days_are_not_repeated(db: Database) ->
             session, Read("Harbour again", "https://example.org/harbour?utm_campaign=x"), NOW
         )
         reads.queue(session, Read("Fresh", "https://example.org/fresh"), NOW)
-    with db.transaction() as session:
-        titles = [r.title for r in gather(session, settings, date(2017, 11, 12), NOW).reads]
-        assert titles == ["Fresh"]
-        titles = [r.title for r in gather(session, settings, date(2017, 12, 2), NOW).reads]
-        assert titles == ["Fresh"]
-        titles = [r.title for r in gather(session, settings, date(2017, 12, 3), NOW).reads]
-        assert titles == ["Harbour again", "Fresh"]
+    titles = [r.title for r in gather(db, settings, date(2017, 11, 12), NOW).reads]
+    assert titles == ["Fresh"]
+    titles = [r.title for r in gather(db, settings, date(2017, 12, 2), NOW).reads]
+    assert titles == ["Fresh"]
+    titles = [r.title for r in gather(db, settings, date(2017, 12, 3), NOW).reads]
+    assert titles == ["Harbour again", "Fresh"]
 
 
 def test_feeds_broken_and_slow_ones_reported_and_the_cap_applied(db: Database, site: Site) -> None:
@@ -100,8 +99,8 @@ def test_feeds_broken_and_slow_ones_reported_and_the_cap_applied(db: Database, s
     settings = ReadsSettings(feeds=[broken, slow, good], max_reads=2, fetch_timeout_seconds=0.5)
     with db.transaction() as session:
         reads.queue(session, Read("Queued by an editor", "https://example.org/editor"), NOW)
-        since = datetime(2017, 11, 1, tzinfo=UTC)
-        gathered = gather(session, settings, date(2017, 11, 2), NOW, since=since)
+    since = datetime(2017, 11, 1, tzinfo=UTC)
+    gathered = gather(db, settings, date(2017, 11, 2), NOW, since=since)
     assert [r.title for r in gathered.reads] == [
         "Queued by an editor",
         "Ports in the age of automation",
@@ -114,10 +113,7 @@ def test_feeds_broken_and_slow_ones_reported_and_the_cap_applied(db: Database, s
     assert "could not be read" in gathered.problems[0] and broken in gathered.problems[0]
     assert "did not answer within 0.5 s" in gathered.problems[1]
     uncapped = ReadsSettings(feeds=[good], max_reads=10)
-    with db.transaction() as session:
-        titles = [
-            r.title for r in gather(session, uncapped, date(2017, 11, 2), NOW, since=since).reads
-        ]
+    titles = [r.title for r in gather(db, uncapped, date(2017, 11, 2), NOW, since=since).reads]
     assert "An old piece" not in titles and "Budget explainer" in titles  # undated: kept
 
 
@@ -126,19 +122,17 @@ def test_assembly_adds_reads_to_the_edition_file(db: Database, tmp_path: Path) -
     editions = tmp_path / "editions"
     editions.mkdir()
     settings = Settings(editions_dir=editions, reads=ReadsSettings(max_reads=6))
-    with db.transaction() as session:
-        missing = assemble(session, settings, date(2017, 11, 2), NOW)
+    missing = assemble(db, settings, date(2017, 11, 2), NOW)
     assert missing.edition is None and missing.reason and "digest new 2017-11-02" in missing.reason
     shutil.copy(EXAMPLE_EDITION, editions / "2017-11-02.md")
     with db.transaction() as session:
         reads.queue(session, Read("Queued", "https://example.org/queued"), NOW)
-        assembled = assemble(session, settings, date(2017, 11, 2), NOW)
+    assembled = assemble(db, settings, date(2017, 11, 2), NOW)
     assert assembled.edition is not None
     assert [r.title for r in assembled.edition.reads][-1] == "Queued"
     assert len(assembled.edition.reads) == 5  # the file's four, then the queued one
     (editions / "2017-11-02.md").write_text("---\ndate: 2017-11-02\n---\nno heading\n")
-    with db.transaction() as session:
-        broken = assemble(session, settings, date(2017, 11, 2), NOW)
+    broken = assemble(db, settings, date(2017, 11, 2), NOW)
     assert broken.edition is None and broken.reason and "2017-11-02.md" in broken.reason
 
 
