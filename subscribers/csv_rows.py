@@ -59,7 +59,7 @@ class Rows:
                 )
             self._lines_read += 1
             self._budget -= len(line)
-            yield line.replace("\0", "\ufffd")  # csv refuses NUL; the row is then rejected
+            yield line.replace("\0", "\ufffd")  # the csv module refuses NUL: shown as U+FFFD
 
     def __iter__(self) -> Iterator[list[str]]:
         return self

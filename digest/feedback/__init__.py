@@ -10,7 +10,7 @@
     parse (pure, within limits), outside any   digest/feedback/parse.py, bounds.py
     transaction                                (run by store.py)
           ▼
-    link to a delivery, classify               digest/feedback/link.py, classify.py
+    link to a delivery, classify               digest/feedback/match.py, classify.py
           ▼
     effects: bounced / complained / left       digest/feedback/effects.py (bounces: send/bounces.py)
 

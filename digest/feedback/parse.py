@@ -251,7 +251,7 @@ def header(message: Message, name: str) -> str:
     return _plain(message.get(name))
 
 
-#: A header value read from a header block alone is cut here too (see ``_cut_headers``).
+#: A header value read from a header block alone is cut here too (see ``bounds.cut_headers``).
 _HEADER_CHARS = DEFAULT_LIMITS.header_chars
 
 

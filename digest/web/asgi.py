@@ -78,6 +78,8 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted_receive, guarded_send)
+        except _BodyTooLarge:
+            return  # ours: answered with 413, or the response had begun and is cut short
         except Exception:
             if not answered:
                 raise  # a real error, not the one we caused
