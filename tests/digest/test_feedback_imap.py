@@ -195,6 +195,18 @@ def test_the_scheduler_job_files_the_mailbox(
     assert "feedback fetch failed" in caplog.text and imap.password not in caplog.text
 
 
+def fail_storing(monkeypatch: pytest.MonkeyPatch, marker: bytes) -> None:
+    """Storing any batch holding a message with ``marker`` fails, as in a database outage."""
+    real_insert = Filer._insert
+
+    def insert(self: Filer, session: Any, rows: list[Any]) -> Any:
+        if any(marker in row.incoming.raw for row in rows):
+            raise OSError("simulated database outage")
+        return real_insert(self, session, rows)
+
+    monkeypatch.setattr(Filer, "_insert", insert)
+
+
 def test_a_message_that_could_not_be_stored_is_fetched_again(
     imap: ImapServer,
     db: Database,
@@ -208,14 +220,7 @@ def test_a_message_that_could_not_be_stored_is_fetched_again(
     send_scenario(db, settings, tmp_path)
     append_all(imap, [reader_reply(n, n) for n in (1, 2, 3)])
     first, poison, third = imap.uids()
-    real_insert = Filer._insert
-
-    def insert(self: Filer, session: Any, rows: list[Any]) -> Any:
-        if any(b"Reply number 2." in row.incoming.raw for row in rows):
-            raise OSError("simulated database outage")
-        return real_insert(self, session, rows)
-
-    monkeypatch.setattr(Filer, "_insert", insert)
+    fail_storing(monkeypatch, b"Reply number 2.")
     report = fetch(db, settings, imap.url())
     assert report.filing.stored == 2 and len(report.filing.not_stored) == 1
     flags = imap.flags()
@@ -242,14 +247,7 @@ def test_a_failure_in_an_earlier_batch_holds_the_read_position(
     send_scenario(db, settings, tmp_path)
     append_all(imap, [reader_reply(n, n) for n in (1, 2, 3)])
     poison, _, _ = imap.uids()
-    real_insert = Filer._insert
-
-    def insert(self: Filer, session: Any, rows: list[Any]) -> Any:
-        if any(b"Reply number 1." in row.incoming.raw for row in rows):
-            raise OSError("simulated database outage")
-        return real_insert(self, session, rows)
-
-    monkeypatch.setattr(Filer, "_insert", insert)
+    fail_storing(monkeypatch, b"Reply number 1.")
     monkeypatch.setattr(store_module, "BATCH_MESSAGES", 1)  # each message a batch of its own
     report = fetch(db, settings, imap.url())
     assert report.filing.stored == 2 and len(report.filing.not_stored) == 1

@@ -33,27 +33,15 @@ FEED = """<?xml version="1.0"?>
 
 
 @pytest.fixture
-def desk(
-    clean_env: Path,
-    db: Database,
-    db_url: str,
-    smtp_server: SMTPServer,
-    site: Site,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Path:
-    """The CLI on the test database and SMTP server, a feed, and the example edition."""
-    (clean_env / "editions").mkdir()
-    shutil.copy(EXAMPLE_EDITION, clean_env / "editions" / "2017-11-02.md")
+def newsroom(desk: Path, site: Site, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The CLI's desk (test database, SMTP server, the example edition) plus a feed."""
     feed = site.page("/feed.xml", FEED, kind="application/rss+xml")
-    monkeypatch.setenv("DIGEST_DATABASE_URL", db_url)
-    monkeypatch.setenv("DIGEST_DELIVERY_URL", smtp_server.url)
-    monkeypatch.setenv("DIGEST_WEB__PUBLIC_URL", "https://list.news.example.org")  # not loopback
     monkeypatch.setenv("DIGEST_READS__FEEDS", json.dumps([feed]))
-    return clean_env
+    return desk
 
 
 def test_every_path_carries_the_queued_and_feed_reads(
-    desk: Path, db: Database, smtp_server: SMTPServer, capsys: pytest.CaptureFixture[str]
+    newsroom: Path, db: Database, smtp_server: SMTPServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """check, preview, a test send and the real send all show the file's, queue's and feed's reads."""
     code, _, err = run(
@@ -85,7 +73,7 @@ def test_every_path_carries_the_queued_and_feed_reads(
     assert "Queued piece on ferries" in text_part(test.message)
     assert "Feed piece on grain prices" in text_part(test.message)
 
-    add_subscribers(db, desk, ["ann@example.org"])
+    add_subscribers(db, newsroom, ["ann@example.org"])
     code, _, err = run(["send", "2017-11-02"], capsys)
     assert code == 0, err
     [_, real] = smtp_server.inbox.messages
@@ -98,11 +86,11 @@ def test_every_path_carries_the_queued_and_feed_reads(
 
 
 def test_the_frozen_hash_is_of_the_text_that_was_parsed(
-    desk: Path, db: Database, capsys: pytest.CaptureFixture[str]
+    newsroom: Path, db: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The ledger's source hash is of the bytes the frozen content came from."""
-    add_subscribers(db, desk, ["ann@example.org"])
-    text = (desk / "editions" / "2017-11-02.md").read_text(encoding="utf-8")
+    add_subscribers(db, newsroom, ["ann@example.org"])
+    text = (newsroom / "editions" / "2017-11-02.md").read_text(encoding="utf-8")
     code, _, err = run(["send", "2017-11-02"], capsys)
     assert code == 0, err
     with db.transaction() as session:
@@ -112,7 +100,7 @@ def test_the_frozen_hash_is_of_the_text_that_was_parsed(
 
 
 def test_a_broken_feed_is_a_warning_and_the_edition_still_checks(
-    desk: Path, site: Site, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    newsroom: Path, site: Site, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A feed that answers 404 is named on stderr; check still reports the file's reads."""
     monkeypatch.setenv("DIGEST_READS__FEEDS", json.dumps([site.base + "/no-feed"]))
