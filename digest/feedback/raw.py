@@ -14,7 +14,7 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -60,6 +60,9 @@ class Row:
     sha256: str  # of the content (``content_key``): what the row is stored under
     raw_sha256: str  # of the bytes: what rows stored before issue 14 are stored under
     message_id: str | None
+    #: the content key of the row already stored under ``message_id``, if one is (worked
+    #: out before the write transaction: it may mean parsing the stored message)
+    taken_key: str | None = None
 
 
 #: The rows stored (id, message) and how many were copies of rows stored before.
@@ -87,6 +90,7 @@ def store_raw(
             continue
         seen |= keys
         rows.append(row)
+    rows = _with_taken_keys(db, rows)
     try:
         with db.transaction() as session:
             stored, duplicates = insert(session, rows)
@@ -144,23 +148,51 @@ def insert(session: Session, rows: list[Row], now: datetime) -> Inserted:
     return [(feedback.id, incoming) for feedback, incoming in added], duplicates
 
 
+def _with_taken_keys(db: Database, rows: list[Row]) -> list[Row]:
+    """Each row with the content key of the row stored under its Message-ID, if any.
+
+    A stored row whose key is not one of ours is either another message or one stored
+    before the content key existed (under a hash of its bytes): only parsing it tells.
+    It is read in a short transaction and parsed after it closes, so a large stored
+    message never keeps the write lock while it is parsed.
+    """
+    ids = [r.message_id for r in rows if r.message_id]
+    if not ids:
+        return rows
+    ours = {r.sha256 for r in rows}
+    with db.transaction() as session:
+        stored = {
+            message_id: (sha256, None if sha256 in ours else raw)
+            for message_id, sha256, raw in session.execute(
+                select(Feedback.message_id, Feedback.sha256, Feedback.raw).where(
+                    Feedback.message_id.in_(ids)
+                )
+            )
+            if message_id is not None
+        }
+    keys = {
+        message_id: sha256 if raw is None else _safe_key(Incoming(raw, ""), sha256)
+        for message_id, (sha256, raw) in stored.items()
+    }
+    return [replace(r, taken_key=keys.get(r.message_id or "")) for r in rows]
+
+
 def _taken_ids(session: Session, rows: list[Row]) -> dict[str, str]:
-    """The content key of the row stored under each of these Message-IDs, if any."""
+    """The content key of the row stored under each of these Message-IDs, if any.
+
+    Keys worked out before the transaction (``taken_key``) are used; a row stored
+    since then counts under the key it was stored with.
+    """
     ids = [r.message_id for r in rows if r.message_id]
     if not ids:
         return {}
-    ours = {r.sha256 for r in rows}
+    known = {r.message_id: r.taken_key for r in rows if r.message_id and r.taken_key}
     taken: dict[str, str] = {}
-    for feedback_id, message_id, sha256 in session.execute(
-        select(Feedback.id, Feedback.message_id, Feedback.sha256).where(
-            Feedback.message_id.in_(ids)
-        )
+    for message_id, sha256 in session.execute(
+        select(Feedback.message_id, Feedback.sha256).where(Feedback.message_id.in_(ids))
     ):
-        if sha256 not in ours:  # stored under a hash of its bytes, or other content
-            raw = session.scalar(select(Feedback.raw).where(Feedback.id == feedback_id))
-            sha256 = _safe_key(Incoming(raw or b"", ""), sha256)
         if message_id is not None:
-            taken[message_id] = sha256
+            taken[message_id] = known.get(message_id, sha256)
     return taken
 
 

@@ -4,6 +4,7 @@ blocks the next; copies are found by content, not by Message-ID."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,8 @@ from sqlalchemy import event, update
 
 from digest.database import open_database
 from digest.errors import ParseLimitError
+from digest.feedback import parse as parse_module
+from digest.feedback import raw as raw_module
 from digest.feedback import store as feedback_store
 from digest.feedback.bounds import DEFAULT_LIMITS, Limits
 from digest.feedback.models import Feedback
@@ -221,6 +224,38 @@ def test_a_copy_of_a_row_stored_under_its_bytes_hash_is_still_a_copy(
     again = b"Received: from relay.example.com by mx; Thu, 2 Nov 2017\n" + raw
     report = scenario.filer().file([Incoming(again, "new"), Incoming(raw, "same")])
     assert (report.stored, report.duplicates) == (0, 2)
+
+
+def test_a_stored_message_is_parsed_again_only_outside_the_write_transaction(
+    on_sqlite: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telling an old row from another message under its Message-ID means parsing the
+    stored one: that happens while another connection can still take the write lock."""
+    raw = reply(5, "Stored by an older version.", "<old@example.com>")
+    on_sqlite.filer().file([Incoming(raw, "old")])
+    with on_sqlite.db.transaction() as session:
+        session.execute(update(Feedback).values(sha256=hashlib.sha256(raw).hexdigest()))
+    path = on_sqlite.db.engine.url.database
+    assert path is not None
+    locks: list[str] = []
+
+    def content_key(data: bytes) -> str:
+        if data == raw:  # the stored message, parsed again
+            other = sqlite3.connect(path, timeout=0, isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+                locks.append("free")
+            except sqlite3.OperationalError as exc:
+                locks.append(str(exc))
+            finally:
+                other.close()
+        return parse_module.content_key(data)
+
+    monkeypatch.setattr(raw_module, "content_key", content_key)
+    other = reply(6, "Someone else, the same ID.", "<old@example.com>")
+    assert on_sqlite.filer().file([Incoming(other, "new")]).stored == 1
+    assert locks and set(locks) == {"free"}
 
 
 def test_folder_import_takes_eml_files_in_any_case(tmp_path: Path) -> None:
