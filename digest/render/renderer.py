@@ -10,6 +10,7 @@ them all.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,10 +157,24 @@ def render_mjml_source(
     return render_template(renderer.env, template, context)
 
 
+#: Characters XML (and so MJML) refuses and no email should carry: C0 controls but tab,
+#: newline and carriage return; DEL. Content from a feed or a pasted text may hold them.
+_UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def without_controls(text: str) -> str:
+    """``text`` without the control characters an email can't carry (see ``_UNWRITABLE``)."""
+    return _UNWRITABLE.sub("", text)
+
+
 def compile_mjml(source: str, template: str = HTML_TEMPLATE) -> str:
-    """Stage 2: mjml-python turns MJML into table-based, responsive HTML."""
+    """Stage 2: mjml-python turns MJML into table-based, responsive HTML.
+
+    Control characters from content are dropped first: the MJML parser refuses them,
+    and one stray byte in a feed entry must not stop the edition.
+    """
     try:
-        return mjml.mjml2html(source, disable_comments=True, fonts={})
+        return mjml.mjml2html(without_controls(source), disable_comments=True, fonts={})
     except Exception as exc:  # mjml-python raises plain exceptions with the parser's message
         raise TemplateError(f"{template}: MJML could not be compiled: {exc}") from exc
 
@@ -194,8 +209,8 @@ def inline_css(html: str) -> str:
 def render_text(
     renderer: Renderer, context: dict[str, object], template: str = TEXT_TEMPLATE
 ) -> str:
-    """Stage 4: the plain-text twin, from its own template."""
-    return render_template(renderer.env, template, context)
+    """Stage 4: the plain-text twin, from its own template (control characters dropped)."""
+    return without_controls(render_template(renderer.env, template, context))
 
 
 def render_edition(

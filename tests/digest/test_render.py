@@ -247,3 +247,17 @@ def test_confirmation_email_goes_through_the_same_pipeline(
             {"confirm_days": 7},
             "confirm_url",
         )
+
+
+def test_control_characters_in_content_never_stop_the_edition(
+    renderer: Renderer, example: Edition
+) -> None:
+    """A stray control byte (a feed entry's note, a pasted section) is dropped, not fatal."""
+    read = Read("Grain\x1b[2J prices", "https://example.org/grain", "Wire\x07", "Note\x1f here")
+    section = replace(example.sections[0], body="Paragraph with\x0b a vertical tab and \x1f.")
+    edition = replace(example, reads=(*example.reads, read), sections=(section,))
+    rendered = render_edition(renderer, edition)
+    for output in (rendered.html, rendered.text):
+        assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", output)
+    assert "Note here" in rendered.text and "Grain[2J prices" in rendered.text
+    assert squeeze("Paragraph with a vertical tab") in squeeze(visible(rendered.html))
