@@ -90,7 +90,10 @@ def store_raw(
             continue
         seen |= keys
         rows.append(row)
-    rows = _with_taken_keys(db, rows)
+    try:
+        rows = _with_taken_keys(db, rows)
+    except Exception as exc:  # the store below reports what it cannot do, row by row
+        log.warning("could not look up stored Message-IDs: %s", exc)
     try:
         with db.transaction() as session:
             stored, duplicates = insert(session, rows)
