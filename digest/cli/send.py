@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -17,12 +17,13 @@ from rich.table import Table
 
 from digest import ledger
 from digest.cli.options import ConfigOption, FormatOption, OutputFormat, console, write_report
+from digest.clock import utc_now
 from digest.database import open_database
 from digest.errors import EditionPausedError, SendPaused
 from digest.feedback.query import counts_for_edition
 from digest.ledger import DeliveryStatus, FrozenEdition
 from digest.send.publish import freeze_source, frozen_for, plan_send, send_test
-from digest.send.sender import SendResult, Tally, set_paused
+from digest.send.sender import SendResult, Tally
 from digest.settings import Settings, load_settings
 from subscribers.addresses import parse_address
 from subscribers.db import Database
@@ -188,7 +189,7 @@ def status(
     settings = load_settings(config)
     with open_database(settings.database_url) as db:
         edition = frozen_for(db, source)
-        now = datetime.now(UTC)
+        now = utc_now()
         with db.transaction() as session:
             counts = ledger.counts(session, edition.id)
             failures = ledger.failures(session, edition.id)
@@ -297,7 +298,8 @@ def pause(source: OptionalSource = None, config: ConfigOption = None) -> None:
         if not editions:
             out.print("no send is running unpaused; nothing to pause")
         for edition in editions:
-            changed = set_paused(db, edition.id, "paused by an editor", datetime.now(UTC))
+            with db.transaction() as session:
+                changed = ledger.set_paused(session, edition.id, "paused by an editor", utc_now())
             day = edition.date.isoformat()
             out.print(
                 f"{day}: paused; `digest resume {day}` goes on"
@@ -321,7 +323,8 @@ def resume(
         if not editions:
             console().print("no edition is paused; nothing to resume")
         for edition in editions:
-            set_paused(db, edition.id, None, datetime.now(UTC))
+            with db.transaction() as session:
+                ledger.set_paused(session, edition.id, None, utc_now())
             edition.paused_at = edition.pause_reason = None
             _deliver(db, settings, edition, False, False, connections=None, no_wait=no_wait)
 

@@ -26,6 +26,7 @@ from digest.ledger.queries import (
     release,
     retry_failed,
     sent_since,
+    set_paused,
     source_sha256,
     unfinished,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "release",
     "retry_failed",
     "sent_since",
+    "set_paused",
     "source_sha256",
     "unfinished",
 ]

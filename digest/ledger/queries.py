@@ -374,3 +374,21 @@ def sent_since(session: Session, edition_id: int, since: datetime) -> int:
         )
         or 0
     )
+
+
+def set_paused(session: Session, edition_id: int, reason: str | None, now: datetime) -> bool:
+    """Pause (``reason``) or resume (None) an edition; False if it already was, or is gone."""
+    this = FrozenEdition.id == edition_id
+    if reason is None:
+        result = session.execute(
+            update(FrozenEdition)
+            .where(this, FrozenEdition.paused_at.is_not(None))
+            .values(paused_at=None, pause_reason=None)
+        )
+    else:
+        result = session.execute(
+            update(FrozenEdition)
+            .where(this, FrozenEdition.paused_at.is_(None))
+            .values(paused_at=now, pause_reason=reason[:1000])
+        )
+    return _rowcount(result) > 0

@@ -380,25 +380,4 @@ class Sender:
         self.pause_reason = reason
         self.stop.set()
         with self.db.transaction() as session:
-            session.execute(
-                update(FrozenEdition)
-                .where(FrozenEdition.id == self.edition_id, FrozenEdition.paused_at.is_(None))
-                .values(paused_at=self.clock(), pause_reason=reason[:1000])
-            )
-
-
-def set_paused(db: Database, edition_id: int, reason: str | None, now: datetime) -> bool:
-    """Pause (``reason``) or resume (None) an edition; False if it already was."""
-    with db.transaction() as session:
-        edition = session.get(FrozenEdition, edition_id)
-        if edition is None:
-            return False
-        if reason is None:
-            if edition.paused_at is None:
-                return False
-            edition.paused_at, edition.pause_reason = None, None
-            return True
-        if edition.paused_at is not None:
-            return False
-        edition.paused_at, edition.pause_reason = now, reason
-        return True
+            ledger.set_paused(session, self.edition_id, reason, self.clock())
