@@ -183,7 +183,9 @@ def inline_css(html: str) -> str:
     """Stage 3: premailer moves CSS into style attributes, configured for MJML.
 
     ``@media`` rules and their ``!important`` must stay in a ``<style>`` tag or the
-    mobile layout collapses; nothing is fetched from the network.
+    mobile layout collapses; nothing is fetched from the network. Width attributes
+    stay MJML's: premailer would copy CSS ``width:100%`` over an image's
+    ``width="160"``, and Outlook on Windows takes that attribute as the image's size.
     """
     # premailer keeps a doctype only when it matches lxml's spelling exactly.
     if html[:15].lower() == "<!doctype html>":
@@ -200,6 +202,7 @@ def inline_css(html: str) -> str:
                 allow_loading_external_files=False,
                 cssutils_logging_level=logging.CRITICAL,
                 cache_css_parsing=True,
+                disable_basic_attributes=["width"],
             ).transform(pretty_print=False)
         )
     except Exception as exc:  # premailer and lxml raise many kinds; all mean the same here

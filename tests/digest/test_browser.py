@@ -6,7 +6,9 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from digest.render.renderer import RenderedEdition
+from digest.edition.model import Edition
+from digest.render.renderer import RenderedEdition, Renderer, render_edition
+from digest.settings import Publication
 from tests.helpers import ARTIFACTS
 
 
@@ -61,4 +63,22 @@ def test_desktop_width_centres_the_designed_column(
     assert second["x"] > first["x"] + first["width"] - 1
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "email-700.png"), full_page=True)
+    page.close()
+
+
+def test_logo_is_its_designed_size_and_the_preheader_unseen(
+    browser: Any, example: Edition, tmp_path: Path
+) -> None:
+    """With a logo the masthead shows it 160 px wide; the hidden preview line takes no space."""
+    publication = Publication(logo_url="https://ledger.example.com/logo.png")
+    rendered = render_edition(Renderer.create(publication), example)
+    page = open_email(browser, rendered.html, 700, tmp_path)
+    (logo,) = boxes(page, "img")
+    assert abs(logo["width"] - 160) < 1
+    preheader = page.locator("body div[style*='display:none']")
+    assert preheader.text_content() == example.summary
+    assert not preheader.is_visible()
+    assert page.inner_text("body").count(example.summary) == 1  # the dek, shown once
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "email-logo-700.png"), full_page=True)
     page.close()
