@@ -44,7 +44,12 @@ def edition_text(body: str, front: str = "date: 2017-11-02\n") -> str:
 
 #: DIGEST_* variables that steer the test run itself, not the publisher's settings.
 TEST_RUN_VARIABLES = frozenset(
-    {"DIGEST_REQUIRE_SERVICES", "DIGEST_TEST_POSTGRES_URL", "DIGEST_TEST_ARTIFACTS"}
+    {
+        "DIGEST_REQUIRE_SERVICES",
+        "DIGEST_TEST_POSTGRES_URL",
+        "DIGEST_TEST_ARTIFACTS",
+        "DIGEST_UPDATE_GOLDEN",
+    }
 )
 
 
