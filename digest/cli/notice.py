@@ -126,11 +126,7 @@ def settings_line(config: Path | None) -> str | None:
 def environment_settings() -> list[str]:
     """The DIGEST_* variables that set a setting (names only: values may be passwords)."""
     fields = {f"DIGEST_{name.upper()}" for name in Settings.model_fields}
-    return sorted(
-        name
-        for name in os.environ
-        if name.upper().split("__")[0] in fields
-    )
+    return sorted(name for name in os.environ if name.upper().split("__")[0] in fields)
 
 
 def settings_notice(ctx: typer.Context) -> None:

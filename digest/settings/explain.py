@@ -5,8 +5,8 @@ Each problem is one line, led by where the value was set:
 * ``digest.toml:12: publication.contact_email: value is not a valid email address …``,
   the line of the key in the settings file (``tomllib`` gives no positions, so
   :func:`key_line` finds it in the text, following ``[table]`` headers and dotted keys);
-* ``DIGEST_WEB__PUBLIC_URL: must be an absolute http:// or https:// URL`` when an
-  environment variable set it (the variable wins over the file, as in loading);
+* ``DIGEST_WEB__PUBLIC_URL: web.public_url: must be an absolute http:// or https:// URL``
+  when an environment variable set it (the variable wins over the file, as in loading);
 * the dotted key alone when an argument in code set it.
 
 An unknown key is answered with the nearest valid key of its table, if one is close
@@ -46,9 +46,7 @@ class Sources:
 
 
 def _split_key(dotted: str) -> tuple[str, ...]:
-    return tuple(
-        part[1:-1] if part[:1] in "\"'" else part for part in re.findall(_PART, dotted)
-    )
+    return tuple(part[1:-1] if part[:1] in "\"'" else part for part in re.findall(_PART, dotted))
 
 
 def key_line(text: str, path: Sequence[str]) -> int | None:
@@ -143,7 +141,7 @@ def _where(sources: Sources, keys: Sequence[str], dotted: str) -> str:
         return f"{dotted}: "
     variable = _environment_variable(keys)
     if variable is not None:
-        return f"{variable}: "
+        return f"{variable}: {dotted}: "
     if sources.file is not None and _nested(sources.file_values, keys):
         line = key_line(sources.text, keys)
         return f"{sources.file}:{line}: {dotted}: " if line else f"{sources.file}: {dotted}: "

@@ -145,7 +145,10 @@ def test_errors_give_the_line_of_the_key(tmp_path: Path) -> None:
         ),
         ('[publicaton]\nname = "P"\n', "digest.toml:1: publicaton: unknown setting; "),
         ("[render]\nmax_html = 1\n", "did you mean 'max_html_bytes'?"),
-        ("database = 1\n", "digest.toml:1: database: unknown setting; did you mean 'database_url'?"),
+        (
+            "database = 1\n",
+            "digest.toml:1: database: unknown setting; did you mean 'database_url'?",
+        ),
         ("[web]\nzzz = 1\n", "digest.toml:2: web.zzz: unknown setting (check the spelling)"),
     ],
 )
@@ -169,9 +172,14 @@ def test_errors_name_the_environment_variable(
     with pytest.raises(ConfigError) as caught:
         load_settings()
     lines = str(caught.value).splitlines()
-    assert "  DIGEST_WEB__PUBLIC_URL: must be an absolute http:// or https:// URL" in lines
+    assert (
+        "  DIGEST_WEB__PUBLIC_URL: web.public_url: must be an absolute http:// or https:// URL"
+        in lines
+    )
     assert any(
-        line.startswith("  DIGEST_PUBLICATION__CONTACT_EMAIL: value is not a valid email")
+        line.startswith(
+            "  DIGEST_PUBLICATION__CONTACT_EMAIL: publication.contact_email: value is not a valid"
+        )
         for line in lines
     )
     assert "ftp://list.example" not in str(caught.value)  # a value may be a password

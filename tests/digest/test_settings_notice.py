@@ -13,7 +13,9 @@ from digest.cli.notice import QUIET, WRITING, commands
 from digest.edition.files import EXAMPLE_EDITION
 from tests.helpers import run
 
-NO_FILE = 'no digest.toml in {folder}: using the built-in example settings; "digest init" writes one'
+NO_FILE = (
+    'no digest.toml in {folder}: using the built-in example settings; "digest init" writes one'
+)
 
 
 def test_every_command_is_writing_or_quiet() -> None:
