@@ -17,6 +17,8 @@ from rich.text import Text
 from digest.assemble.day import Assembled, assemble_source
 from digest.cli.demo import send_demo
 from digest.cli.feedback import app as feedback_app
+from digest.cli.init import init
+from digest.cli.notice import settings_notice
 from digest.cli.options import (
     ConfigOption,
     FormatOption,
@@ -59,6 +61,8 @@ def _err() -> Console:
     return console(stderr=True)
 
 
+app.callback()(settings_notice)
+app.command()(init)
 app.add_typer(subscribers_app, name="subscribers")
 register_send_commands(app)
 app.add_typer(reads_app, name="reads")

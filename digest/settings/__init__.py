@@ -33,6 +33,7 @@ from pydantic_settings import (
 )
 
 from digest.errors import ConfigError
+from digest.settings.explain import Sources, describe
 from digest.settings.sections import (
     AudienceSettings,
     DeliverySettings,
@@ -118,27 +119,18 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, file)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    """The file's text (to point at a bad key's line) and its values."""
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: not UTF-8 ({exc.reason})") from exc
+    try:
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-
-
-def _describe(exc: ValidationError, origin: str) -> str:
-    lines = [f"invalid settings ({origin}):"]
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"])
-        message = (
-            "unknown setting (check the spelling)"
-            if error["type"] == "extra_forbidden"
-            else error["msg"]
-        )
-        lines.append(f"  {key}: {message}")
-    return "\n".join(lines)
 
 
 def load_settings(
@@ -150,21 +142,22 @@ def load_settings(
     (nested like the file: ``{"delivery": {"connections": 2}}``) win over everything.
     """
     data: dict[str, Any] = {}
+    text = ""
     origin = "defaults and DIGEST_* environment"
+    if config_file is None and DEFAULT_CONFIG_FILE.is_file():
+        config_file = DEFAULT_CONFIG_FILE
+    elif config_file is not None and not config_file.is_file():
+        raise ConfigError(
+            f"settings file {config_file} does not exist (named by --config or DIGEST_CONFIG)"
+        )
     if config_file is not None:
-        if not config_file.is_file():
-            raise ConfigError(
-                f"settings file {config_file} does not exist (named by --config or DIGEST_CONFIG)"
-            )
-        data = _read_toml(config_file)
+        text, data = _read_toml(config_file)
         origin = f"{config_file} and DIGEST_* environment"
-    elif DEFAULT_CONFIG_FILE.is_file():
-        data = _read_toml(DEFAULT_CONFIG_FILE)
-        origin = f"{DEFAULT_CONFIG_FILE} and DIGEST_* environment"
     token = _FILE_VALUES.set(data)
     try:
         return Settings(**(overrides or {}))
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, origin)) from exc
+        sources = Sources(config_file, text, data, overrides or {})
+        raise ConfigError(describe(Settings, exc, origin, sources)) from exc
     finally:
         _FILE_VALUES.reset(token)

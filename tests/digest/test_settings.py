@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from digest.errors import ConfigError
 from digest.settings import Settings, WebSettings, load_settings
+from digest.settings.explain import key_line
 from tests.conftest import TEST_RUN_VARIABLES
 
 
@@ -98,3 +100,110 @@ def test_shell_settings_do_not_reach_tests() -> None:
     """The autouse fixture in conftest.py removes DIGEST_* settings; test-run switches stay."""
     leaked = [n for n in os.environ if n.startswith("DIGEST_") and n not in TEST_RUN_VARIABLES]
     assert leaked == []
+
+
+def test_errors_give_the_line_of_the_key(tmp_path: Path) -> None:
+    """Each bad value is reported at its line in digest.toml, without pydantic's prefix."""
+    (tmp_path / "digest.toml").write_text(
+        "# the desk's settings\n"
+        'editions_dir = "issues"\n'
+        "\n"
+        "[publication]\n"
+        'name = "Harbour Post"\n'
+        'site_url = "ftp://harbour.example"   # line 6\n'
+        "\n"
+        "[schedule]\n"
+        "editors = [\n"
+        '  "desk@harbour.example",\n'
+        '  "not an address",\n'
+        "]\n"
+        'policy = "sometimes"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "invalid settings (digest.toml and DIGEST_* environment):"
+    assert (
+        "  digest.toml:6: publication.site_url: must be an absolute http:// or https:// URL"
+        in lines
+    )
+    assert "  digest.toml:13: schedule.policy: Input should be 'auto', 'approval' or 'off'" in lines
+    assert any(
+        line.startswith("  digest.toml:9: schedule.editors.1: value is not a valid email address")
+        for line in lines
+    )
+    assert "Value error" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        (
+            '[publication]\nname = "P"\ncontact_emial = "a@b.org"\n',
+            "digest.toml:3: publication.contact_emial: unknown setting; "
+            "did you mean 'contact_email'?",
+        ),
+        ('[publicaton]\nname = "P"\n', "digest.toml:1: publicaton: unknown setting; "),
+        ("[render]\nmax_html = 1\n", "did you mean 'max_html_bytes'?"),
+        (
+            "database = 1\n",
+            "digest.toml:1: database: unknown setting; did you mean 'database_url'?",
+        ),
+        ("[web]\nzzz = 1\n", "digest.toml:2: web.zzz: unknown setting (check the spelling)"),
+    ],
+)
+def test_a_misspelt_key_gets_a_guess(tmp_path: Path, toml: str, expected: str) -> None:
+    """An unknown key is answered with the nearest valid key of its table, when one is close."""
+    (tmp_path / "digest.toml").write_text(toml)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert expected in str(caught.value)
+
+
+def test_errors_name_the_environment_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad value from DIGEST_* is reported under the variable's name, not the file's line."""
+    (tmp_path / "digest.toml").write_text(
+        '[web]\npublic_url = "https://list.example"\n[publication]\ncontact_email = "a@b.org"\n'
+    )
+    monkeypatch.setenv("DIGEST_WEB__PUBLIC_URL", "ftp://list.example")
+    monkeypatch.setenv("DIGEST_PUBLICATION__CONTACT_EMAIL", "desk at example")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    lines = str(caught.value).splitlines()
+    assert (
+        "  DIGEST_WEB__PUBLIC_URL: web.public_url: must be an absolute http:// or https:// URL"
+        in lines
+    )
+    assert any(
+        line.startswith(
+            "  DIGEST_PUBLICATION__CONTACT_EMAIL: publication.contact_email: value is not a valid"
+        )
+        for line in lines
+    )
+    assert "ftp://list.example" not in str(caught.value)  # a value may be a password
+
+
+def test_key_line_follows_tables_dotted_keys_and_strings() -> None:
+    """key_line finds a key under [tables], as a dotted key, in an inline table, and never
+    inside a multi-line string."""
+    text = (
+        'note = """\n'  # 1
+        "[publication]\n"  # 2: inside the string
+        'name = "not a key"\n'  # 3: inside the string
+        '"""\n'  # 4
+        'render.templates_dir = "mine"\n'  # 5
+        "web = { port = 0 }\n"  # 6
+        "[ 'publication' ]\n"  # 7
+        'name = "Post"   # the name\n'  # 8
+        "[schedule]\n"  # 9
+        '"policy" = "x"\n'  # 10
+    )
+    assert key_line(text, ["publication", "name"]) == 8
+    assert tomllib.loads(text)["publication"]["name"] == "Post"
+    assert key_line(text, ["render", "templates_dir"]) == 5
+    assert key_line(text, ["web", "port"]) == 6
+    assert key_line(text, ["schedule"]) == 9
+    assert key_line(text, ["schedule", "policy"]) == 10
+    assert key_line(text, ["schedule", "timezone"]) is None

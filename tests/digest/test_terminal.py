@@ -160,7 +160,7 @@ def test_an_error_quoting_outside_text_shows_it_literally(
     """The error handler prints a file name with markup and escapes in it as typed."""
     missing = "[/]\x1b[2J\u202evsc.exe"
     code, _, err = run(["subscribers", "import", missing], capsys)
-    assert code == 1 and err.startswith("error: ")
+    assert code == 1 and err.splitlines()[1].startswith("error: ")  # after the settings notice
     assert_shown(err, ["[/]\\x1b[2J\\u202evsc.exe does not exist"])
 
 
