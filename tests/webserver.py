@@ -107,18 +107,21 @@ def digest_serve(clean_env: Path) -> Iterator[Served]:
         stderr=subprocess.STDOUT,
     )
     try:
-        for _ in range(100):
+        # Until it answers: a loaded machine can take many seconds to import and start.
+        # The bound only turns a hang into a failure.
+        deadline = time.monotonic() + 120
+        while True:
             try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
                     if response.status == 200:
                         break
             except OSError:
                 if process.poll() is not None:
                     output = process.stdout.read().decode() if process.stdout else ""
                     raise AssertionError(f"digest serve exited: {output}") from None
+                if time.monotonic() > deadline:
+                    raise AssertionError("digest serve did not start") from None
                 time.sleep(0.1)
-        else:
-            raise AssertionError("digest serve did not start")
         yield Served(base, clean_env, process)
     finally:
         process.terminate()

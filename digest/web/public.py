@@ -12,8 +12,10 @@
   ``POST`` leaves, either from that button or as an RFC 8058 one-click request
   with the body ``List-Unsubscribe=One-Click``.
 
-Pages come from ``templates/web/``. Request bodies are capped and every response
-carries the security headers (``digest.web.asgi``).
+Pages come from ``templates/web/``; what the endpoints share is in
+``digest.web.site``, the front page and the error pages in ``digest.web.pages``.
+Request bodies are capped and every response carries the security headers
+(``digest.web.asgi``).
 """
 
 from __future__ import annotations
@@ -22,158 +24,24 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
-import jinja2
 from fastapi import BackgroundTasks, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-from starlette.types import ASGIApp
 
-from digest.errors import TransportError
-from digest.render.templating import make_environment, render_template
-from digest.send.confirmations import Confirmations
-from digest.send.secret import signing_secret
-from digest.send.transport import open_delivery
 from digest.settings import Settings
-from digest.web.asgi import BodyLimit, SecurityHeaders
-from digest.web.forms import FormGuard
-from digest.web.ratelimit import RateLimiter
+from digest.web.pages import add_pages
+from digest.web.site import PublicApp, PublicSite, invalid_link
 from subscribers import audience
 from subscribers.addresses import parse_address
 from subscribers.audience import MAX_NAME
 from subscribers.db import Database
-from subscribers.errors import AddressError, ExpiredTokenError, TokenError
-from subscribers.models import LEFT, ConsentMethod, Status, Subscriber
-from subscribers.tokens import Claim
+from subscribers.errors import AddressError, TokenError
+from subscribers.models import LEFT, ConsentMethod, Subscriber
 
 log = logging.getLogger("digest.web")
 
 ONE_CLICK = b"List-Unsubscribe=One-Click"
 MAX_EMAIL = 320  # RFC 5321's longest path, and the column's width
-
-
-class PublicApp(FastAPI):
-    """FastAPI with the body cap and the security headers outside everything.
-
-    Outside Starlette's own error handling, so the 500 page gets the headers too,
-    and no middleware or endpoint reads a body before the cap is checked.
-    """
-
-    def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(BodyLimit(super().build_middleware_stack()))
-
-
-class PublicSite:
-    """What the endpoints share: settings, database, pages, links, the email."""
-
-    def __init__(self, settings: Settings, db: Database) -> None:
-        self.settings = settings
-        self.db = db
-        self.pages: jinja2.Environment = make_environment(settings.render.templates_dir)
-        self.confirmations = Confirmations.from_settings(settings)
-        self.links = self.confirmations.links
-        self.limiter = RateLimiter(settings.web.subscribe_per_hour, 3600.0)
-        self.guard = FormGuard(signing_secret(settings), settings.web.public_url)
-
-    def page(self, template: str, status: int = 200, **context: object) -> HTMLResponse:
-        html = render_template(
-            self.pages,
-            f"web/{template}.html",
-            {"publication": self.settings.publication, **context},
-        )
-        return HTMLResponse(html, status_code=status)
-
-    def form(
-        self,
-        request: Request,
-        status: int = 200,
-        *,
-        email: str = "",
-        name: str = "",
-        error: str | None = None,
-        error_field: str = "email",
-    ) -> HTMLResponse:
-        """The sign-up form, with a fresh token and the cookie it must match."""
-        nonce, token = self.guard.token(request)
-        response = self.page(
-            "subscribe",
-            status,
-            email=email,
-            name=name,
-            error=error,
-            error_field=error_field,
-            form_token=token,
-        )
-        return self.guard.attach(response, request, nonce)
-
-    def send_confirmation(self, subscriber_id: int) -> None:
-        """Background task: send if still due; failures are logged, the row stays unsent."""
-        try:
-            transport = open_delivery(self.settings)
-            try:
-                self.confirmations.send_one(self.db, transport, subscriber_id)
-            finally:
-                transport.close()
-        except TransportError as exc:
-            log.error("confirmation email to subscriber %s not sent: %s", subscriber_id, exc)
-
-    def claimed(self, claim: Claim) -> Subscriber | None:
-        with self.db.transaction() as session:
-            subscriber = session.get(Subscriber, claim.subscriber_id)
-            if not claim.names(subscriber):
-                return None
-            session.expunge_all()
-            return subscriber
-
-    def pending_for_link(self, session: Session, token: str) -> Subscriber | HTMLResponse:
-        """The pending subscriber a confirm link may confirm, or the page saying why not."""
-        try:
-            claim = self.links.signer.read_confirm(token, self.confirmations.max_age_seconds)
-        except ExpiredTokenError:
-            return self.page(
-                "message",
-                410,
-                title="This link has expired",
-                lines=[
-                    f"Confirmation links work for {self.settings.subscribers.confirm_days} days.",
-                    "Sign up again and we will send you a fresh one.",
-                ],
-                subscribe_link=True,
-            )
-        except TokenError:
-            return _invalid_link(self)
-        subscriber = session.get(Subscriber, claim.subscriber_id)
-        if subscriber is None or not claim.names(subscriber):
-            return _invalid_link(self)
-        if not claim.is_for(audience.signed_up_at(session, subscriber)):
-            return self.page(
-                "message",
-                410,
-                title="This link has been replaced",
-                lines=[
-                    "The address signed up again after this link was sent, so it no longer works.",
-                    "Use the link in the newest email from us, or sign up again to get a new one.",
-                ],
-                subscribe_link=True,
-            )
-        if subscriber.status is Status.active:
-            return self.subscribed_page()
-        if subscriber.status in LEFT:
-            return self.page(
-                "message",
-                410,
-                title="This link is no longer valid",
-                lines=["You left the list after this link was sent. Sign up again to come back."],
-                subscribe_link=True,
-            )
-        return subscriber
-
-    def subscribed_page(self) -> HTMLResponse:
-        return self.page(
-            "message",
-            title="You are subscribed",
-            lines=[f"{self.settings.publication.name} will arrive in your inbox. Thank you."],
-        )
 
 
 def create_app(settings: Settings, db: Database) -> FastAPI:
@@ -182,6 +50,7 @@ def create_app(settings: Settings, db: Database) -> FastAPI:
         title=settings.publication.name, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.site = site
+    add_pages(app, site)
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:
@@ -291,7 +160,7 @@ def create_app(settings: Settings, db: Database) -> FastAPI:
         try:
             subscriber = site.claimed(site.links.signer.read_unsubscribe(token))
         except TokenError:
-            return _invalid_link(site)
+            return invalid_link(site)
         if subscriber is None or subscriber.status in LEFT:
             return _left_page(site)
         return site.page("unsubscribe", email=subscriber.email, token=token)
@@ -305,7 +174,7 @@ def create_app(settings: Settings, db: Database) -> FastAPI:
         except TokenError:
             if one_click:
                 return PlainTextResponse("invalid unsubscribe link", status_code=400)
-            return _invalid_link(site)
+            return invalid_link(site)
         reason = "one-click unsubscribe (RFC 8058)" if one_click else "unsubscribe page"
         with db.transaction() as session:
             subscriber = session.get(Subscriber, claim.subscriber_id)
@@ -325,18 +194,6 @@ def _too_long(email: str, name: str) -> tuple[str | None, str]:
     if len(name) > MAX_NAME:
         return f"The name is longer than {MAX_NAME} characters.", "name"
     return None, "email"
-
-
-def _invalid_link(site: PublicSite) -> HTMLResponse:
-    return site.page(
-        "message",
-        404,
-        title="This link is not valid",
-        lines=[
-            "The link may have been cut short or changed on its way to you.",
-            "Try opening it again from the email, or copy the whole address into your browser.",
-        ],
-    )
 
 
 def _left_page(site: PublicSite) -> HTMLResponse:

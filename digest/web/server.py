@@ -1,4 +1,4 @@
-"""Running the web app under uvicorn (``digest serve``)."""
+"""Running the web app under uvicorn (``digest serve``), its access log without tokens."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import uvicorn
 from digest.database import open_database
 from digest.errors import ConfigError
 from digest.settings import Settings
+from digest.web.accesslog import log_config
 from digest.web.public import create_app
 from subscribers.db import Database
 
@@ -42,6 +43,7 @@ def _server(
         forwarded_allow_ips=settings.web.forwarded_allow_ips,
         server_header=False,
         log_level=log_level,
+        log_config=log_config(),  # uvicorn's own, with the tokens cut from the access log
     )
     return uvicorn.Server(config)
 
