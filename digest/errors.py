@@ -58,12 +58,18 @@ class Problem:
         return f"{where}: {self.message}"
 
 
+def in_line_order(problems: list[Problem]) -> list[Problem]:
+    """``problems`` by line, those with no line first; found order breaks ties."""
+    return sorted(problems, key=lambda p: -1 if p.line is None else p.line)
+
+
 class EditionError(DigestError):
-    """An edition file is invalid. All problems found are reported at once."""
+    """An edition file is invalid. All problems found are reported at once, in line order
+    (those about the whole file, with no line, first)."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = in_line_order(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
 
     @classmethod
     def single(cls, path: str | Path, line: int | None, message: str) -> EditionError:

@@ -12,6 +12,11 @@ are dropped, and at most ``max_reads`` are kept (the choice itself is pure:
 
 Unlike ``edition`` and ``render``, this step is at the edge: it reads the edition file,
 the database and the feeds.
+
+An edition whose file still holds the sample text of ``digest new``'s skeleton
+(``digest.edition.skeleton``) is assembled but cannot go out: ``edition`` is None and
+``require`` raises an ``EditionError`` naming each such line, so ``check`` and every
+send path refuse it; ``preview`` shows it (``for_preview``) with a warning.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ from digest.assemble.feeds import Fetch, feed_reads, fetch
 from digest.assemble.queue import QueuedRead, recently_recommended
 from digest.edition.files import resolve_source
 from digest.edition.model import Edition, Read
-from digest.edition.parse import parse_edition, read_edition_text
-from digest.errors import DigestError, EditionError, ReadError
+from digest.edition.parse import normalised, parse_edition, read_edition_text
+from digest.edition.skeleton import skeleton_problems
+from digest.errors import DigestError, EditionError, Problem, ReadError
 from digest.ledger.models import FrozenEdition
 from digest.settings import ReadsSettings, Settings
 from subscribers.db import Database
@@ -61,6 +67,8 @@ class Assembled:
     origins: tuple[str, ...] = ()  # beside each of edition.reads: "file", "queue" or "feed URL"
     error: DigestError | None = None  # what ``require`` raises when there is no edition
     file_reads: tuple[Read, ...] = ()  # the reads written in the file, before the choice
+    skeleton: tuple[Problem, ...] = ()  # lines still holding `digest new`'s sample text
+    draft: Edition | None = None  # the edition with its reads, even when it can't go out
 
     @property
     def sha256(self) -> str:
@@ -72,6 +80,10 @@ class Assembled:
         if self.edition is not None:
             return self.edition
         raise self.error or DigestError(self.reason or "the edition cannot be assembled")
+
+    def for_preview(self) -> Edition:
+        """The edition to show, even one still holding sample text (see ``skeleton``)."""
+        return self.draft or self.require()
 
     def file_edition(self) -> Edition:
         """The edition as written in its file, before queued and feed reads were added."""
@@ -154,10 +166,18 @@ def assemble(
         return Assembled(day, path, None, reason)
     try:
         text = read_edition_text(path)
-        edition = parse_edition(text, path)
+        edition = _parse(text, path)
     except EditionError as exc:
         return Assembled(day, path, None, f"{path} is not a valid edition:\n{exc}", error=exc)
     return _with_reads(db, settings, path, edition, text, now, get)
+
+
+def _parse(text: str, path: Path) -> Edition:
+    """Parse ``text``; an invalid file's problems include its lines of sample text."""
+    try:
+        return parse_edition(text, path)
+    except EditionError as exc:
+        raise EditionError(exc.problems + skeleton_problems(normalised(text), path)) from exc
 
 
 def _with_reads(
@@ -178,15 +198,21 @@ def _with_reads(
         since_last_edition=True,
         get=get,
     )
+    full = replace(edition, reads=tuple(gathered.reads))
+    skeleton = tuple(skeleton_problems(normalised(text), path))
+    error = EditionError(list(skeleton)) if skeleton else None
     return Assembled(
         edition.date,
         path,
-        replace(edition, reads=tuple(gathered.reads)),
-        None,
+        None if skeleton else full,
+        f"{path} still holds sample text; it is not sent:\n{error}" if error else None,
         gathered.problems,
         text,
         tuple(gathered.origins),
+        error,
         file_reads=edition.reads,
+        skeleton=skeleton,
+        draft=full,
     )
 
 
@@ -199,5 +225,5 @@ def assemble_source(
     """
     path = resolve_source(source, settings.editions_dir)
     text = read_edition_text(path)
-    edition = parse_edition(text, path)
+    edition = _parse(text, path)
     return _with_reads(db, settings, path, edition, text, now, get)

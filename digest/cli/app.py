@@ -109,7 +109,10 @@ def preview(
 ) -> None:
     """Render an edition as one reader will see it (queued and feed reads included)."""
     settings = load_settings(config)
-    edition = _assembled(settings, source).require()
+    assembled = _assembled(settings, source)
+    edition = assembled.for_preview()
+    for problem in assembled.skeleton:  # shown, but never sent: say so
+        _err().print(f"warning: {problem}", markup=False)
     rendered = render_edition(_renderer(settings), edition, allow_large=allow_large)
     if keep_placeholders:
         html, text = rendered.html, rendered.text

@@ -18,6 +18,7 @@ from digest.database import open_database
 from digest.edition.files import write_atomic
 from digest.edition.model import Read, default_title
 from digest.edition.parse import parse_date
+from digest.edition.skeleton import SKELETON
 from digest.errors import DigestError, ReadError
 from digest.settings import Settings, load_settings
 
@@ -70,9 +71,7 @@ def list_(
     with open_database(settings.database_url) as db:
         if edition_path(settings, when).is_file():
             assembled = assemble(db, settings, when, now)
-            if assembled.edition is None:
-                raise DigestError(assembled.reason or "the edition cannot be assembled")
-            chosen, problems = list(assembled.edition.reads), assembled.problems
+            chosen, problems = list(assembled.for_preview().reads), assembled.problems
             origins = list(assembled.origins)
         else:
             gathered = gather(db, settings.reads, when, now)
@@ -103,19 +102,6 @@ def _day(value: str | None, settings: Settings) -> date:
     return parsed
 
 
-SKELETON = """---
-date: {day}
-title: {title}
-summary: ""
-reads: []
----
-## A headline that says what happened
-
-Two or three short paragraphs: what happened, why it matters, what comes next.
-Name your sources and link them, [like this](https://example.org/source).
-"""
-
-
 def new(
     day: Annotated[str | None, typer.Argument(help="YYYY-MM-DD (default: today).")] = None,
     config: ConfigOption = None,
@@ -128,7 +114,8 @@ def new(
         raise DigestError(f"{path} already exists; edit it, or move it away first")
     write_atomic(path, SKELETON.format(day=when.isoformat(), title=default_title(when)))
     console().print(
-        f"wrote {path}: fill in the dek (summary), the sections and any reads, then "
+        f"wrote {path}: fill in the dek (summary), the sections and any reads in place of "
+        "the sample text (it is never sent), then "
         f"`digest check {when.isoformat()}` and `digest preview {when.isoformat()} --open`",
         markup=False,
     )

@@ -16,7 +16,10 @@ EXAMPLE_EDITION = Path(__file__).resolve().parent / "examples" / "2017-11-02.md"
 
 
 def resolve_source(source: str, editions_dir: Path) -> Path:
-    """An existing edition file, named by path or by its date (``2017-11-02``)."""
+    """An existing edition file, named by path or by its date (``2017-11-02``).
+
+    Anything else is a ``SourceNotFoundError`` whose message says "not found".
+    """
     path = Path(source)
     if path.is_file():
         return path
@@ -26,13 +29,16 @@ def resolve_source(source: str, editions_dir: Path) -> Path:
         if candidate.is_file():
             return candidate
         raise SourceNotFoundError(
-            f"no edition for {day.isoformat()}: {candidate} does not exist "
-            f"(editions folder: {editions_dir.resolve()}; set editions_dir to change it)"
+            f"no edition for {day.isoformat()}: {candidate} not found "
+            f"(editions folder: {editions_dir.resolve()}; set editions_dir to change it; "
+            f"`digest new {day.isoformat()}` writes one)"
         )
     if path.exists():
-        raise SourceNotFoundError(f"{source} is not a file")
+        raise SourceNotFoundError(
+            f"{source}: not found as an edition file (it exists but is not a file)"
+        )
     raise SourceNotFoundError(
-        f"{source} is neither an edition file nor a date (YYYY-MM-DD) in {editions_dir}"
+        f"{source}: not found (no such file, and not a date YYYY-MM-DD in {editions_dir})"
     )
 
 

@@ -233,11 +233,16 @@ def _sections(body: str, first_line: int, out: _Collector) -> list[Section]:
     return sections
 
 
+def normalised(text: str) -> str:
+    """The text as it is parsed: no byte-order mark, every line ending a ``\\n``."""
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
 def parse_edition(text: str, path: str | Path = "<edition>") -> Edition:
     """Parse an edition file's text; raise ``EditionError`` with every problem."""
     name = str(path)
     out = _Collector(name, [])
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    text = normalised(text)
     split = _split_front_matter(text, out)
     if split is None:
         raise EditionError(out.problems)

@@ -15,7 +15,7 @@ from markdown_it import MarkdownIt
 from digest.edition.model import Edition, Read
 from digest.edition.parse import date_from_filename
 from digest.edition.urls import normalise_url
-from digest.errors import Problem
+from digest.errors import Problem, in_line_order
 from digest.render.renderer import RenderedEdition
 
 #: Inboxes cut subjects off at roughly this many characters.
@@ -76,7 +76,7 @@ def _section_links(body: str) -> list[str]:
 
 
 def edition_warnings(edition: Edition, rendered: RenderedEdition, limit: int) -> list[Problem]:
-    """Everything worth an editor's second look."""
+    """Everything worth an editor's second look, in line order (whole-file ones first)."""
     path = edition.source
     found: list[Problem] = []
     named = date_from_filename(path)
@@ -132,4 +132,4 @@ def edition_warnings(edition: Edition, rendered: RenderedEdition, limit: int) ->
                 f"{limit:,}-byte limit",
             )
         )
-    return found
+    return in_line_order(found)

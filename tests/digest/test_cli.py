@@ -71,12 +71,43 @@ def test_bad_edition_exits_non_zero_without_output(
 
 
 def test_missing_source_is_a_clear_error(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """An absent date names the file looked for."""
+    """A path, a date or a word that finds no file says "not found" and names it; exit 1."""
+    code, out, err = run(["check", "editions/nope.md"], capsys)
+    assert code == 1 and out == ""
+    assert "error: editions/nope.md: not found (no such file" in err
     code, _, err = run(["check", "2017-12-25"], capsys)
     assert code == 1
-    assert "no edition for 2017-12-25: editions/2017-12-25.md does not exist" in err
+    assert "no edition for 2017-12-25: editions/2017-12-25.md not found" in err
+    assert "`digest new 2017-12-25` writes one" in err
     code, _, err = run(["check", "nonsense"], capsys)
-    assert code == 1 and "neither an edition file nor a date" in err
+    assert code == 1 and "nonsense: not found" in err
+    code, _, err = run(["preview", "editions"], capsys)
+    assert code == 1 and "editions: not found as an edition file" in err
+
+
+def test_problems_are_listed_in_line_order(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Errors and check's warnings come by line, those about the whole file first."""
+    bad = workdir / "editions" / "2017-11-03.md"
+    bad.write_text(edition_text("Intro only.\n", "date: 2017-11-04\ntitel: x\n"))
+    code, _, err = run(["check", "2017-11-03"], capsys)
+    assert code == 1
+    lines = [line.strip() for line in err.splitlines()[1:]]
+    assert [line.split(": ", 1)[0] for line in lines] == [
+        "editions/2017-11-03.md:2",  # the date, found last
+        "editions/2017-11-03.md:3",
+        "editions/2017-11-03.md:5",
+    ]
+    front = "date: 2017-11-05\nreads:\n  - {title: A, url: https://example.org/a}\n"
+    front += "  - {title: B, url: https://example.org/a}\n"
+    body = "## Empty one\n\n## Full\n\nSee [here](/relative).\n"
+    (workdir / "editions" / "2017-11-05.md").write_text(edition_text(body, front))
+    code, out, _ = run(["check", "2017-11-05", "--format", "json"], capsys)
+    assert code == 0
+    warnings = json.loads(out)["warnings"]
+    assert [w["line"] for w in warnings] == [None, None, 7, 9]
+    assert "read #2 links the same page" in warnings[1]["message"]  # found after the sections
 
 
 def test_check_reports_figures_as_json(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -166,5 +197,5 @@ def test_installed_command_runs(workdir: Path) -> None:
     assert "OK: no errors, no warnings" in done.stdout
     done = subprocess.run([str(script), "preview", "missing.md"], capture_output=True, text=True)
     assert done.returncode == 1
-    assert done.stderr.startswith("error: missing.md is neither")
+    assert done.stderr.startswith("error: missing.md: not found")
     assert "Traceback" not in done.stderr
