@@ -19,6 +19,7 @@ import argparse
 import importlib.util
 import sys
 import tempfile
+from contextlib import suppress
 from pathlib import Path
 
 from alembic import command
@@ -31,6 +32,7 @@ from subscribers.db import Database
 from subscribers.errors import DatabaseError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_TRIES = 3  # attempts of one DatabaseLock.acquire on SQLite (none of them waits)
 
 
 def open_database(url: str, *, apply_migrations: bool = True) -> Database:
@@ -52,6 +54,15 @@ class DatabaseLock:
     the file (``digest.db.NAME.lock``); ``key`` is the advisory lock's key. The
     PostgreSQL lock lives on a connection this object keeps open while it holds
     the lock, so one object can be tried again and again (a standby polling).
+
+    The holder removes the lock file when it lets go (one file per edition sent
+    would otherwise pile up beside the database), and removes it *while still
+    holding it*. A contender that opened the file just before it was removed may
+    then get the lock of a file no longer in the folder: filelock (3.21 and
+    later) checks for that after locking (an unlinked file, ``st_nlink == 0``)
+    and does not count it as held, so two holders never coexist; that contender just tries again, on the
+    file now at the path. (Only a holder killed outright leaves its file; the next
+    holder of that name removes it.)
     """
 
     def __init__(self, db: Database, name: str, key: int) -> None:
@@ -73,11 +84,13 @@ class DatabaseLock:
         if self.held:
             return True
         if self._file is not None:
-            try:
-                self._file.acquire(timeout=0)
-            except Timeout:
-                return False
-            return True
+            for _ in range(_TRIES):  # a miss may be a file its holder removed as we opened it
+                try:
+                    self._file.acquire(timeout=0)
+                except Timeout:
+                    continue
+                return True
+            return False
         connection = self.db.engine.connect()
         try:
             got = bool(
@@ -99,6 +112,8 @@ class DatabaseLock:
         """Let the next holder in; nothing if not held."""
         if self._file is not None:
             if self._file.is_locked:
+                with suppress(OSError):  # removed while held (see above); else only left behind
+                    Path(self._file.lock_file).unlink(missing_ok=True)
                 self._file.release()
             return
         holder, self._holder = self._holder, None

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from digest import ledger
 from digest.cli.options import ConfigOption, FormatOption, OutputFormat, console, write_report
+from digest.cli.retry_notice import RetryNotice
 from digest.clock import utc_now
 from digest.database import open_database
 from digest.errors import EditionPausedError, SendPaused
@@ -77,6 +78,7 @@ def send(
             on_problem=lambda problem: console(stderr=True).print(
                 f"warning: {problem}", markup=False
             ),
+            probe=True,  # a relay that is down or an outbox that can't be written: freeze nothing
         )
         _deliver(
             db,
@@ -128,16 +130,17 @@ def _deliver(
         TextColumn("sending"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[note]}"),
+        TextColumn("{task.fields[note]}", markup=False),
         TimeRemainingColumn(),
         console=err,
         transient=True,
     ) as bar:
         task = bar.add_task("send", total=plan.open_rows, note="")
+        waits = RetryNotice(err)
 
         def progress(tally: Tally) -> None:
-            note = f"{tally.deferred:,} deferred" if tally.deferred else ""
-            bar.update(task, completed=min(tally.done, plan.open_rows), note=note)
+            waits.tell(tally)
+            bar.update(task, completed=min(tally.done, plan.open_rows), note=waits.note(tally))
 
         result = plan.sender.run(progress)
     _report(db, edition, result, plan.transport)

@@ -74,8 +74,11 @@ def scheduled_send(edition: str, source: str, config: str | None = None) -> None
     log.info("scheduled send of the edition of %s is due", edition)
     try:
         with open_database(settings.database_url) as db:
-            frozen = freeze_source(db, settings, source)
+            frozen = freeze_source(db, settings, source, probe=True)
             _deliver(db, settings, frozen.edition.label, frozen.edition)
+    except TransportError as exc:  # the relay is down, the outbox unwritable: no traceback
+        log.error("scheduled send of %s did not go out: %s", edition, exc)
+        notify_editors(settings, f"the scheduled send of {edition} did not go out", str(exc))
     except Exception as exc:  # any failure: logged and told; the service keeps running
         log.exception("scheduled send of %s failed", edition)
         notify_editors(settings, f"the scheduled send of {edition} did not go out", str(exc))
@@ -110,7 +113,7 @@ def daily_send(config: str | None = None) -> None:
                         f"`digest send {day.isoformat()}`.",
                     )
                     return
-            frozen = freeze_assembled(db, settings, assembled)
+            frozen = freeze_assembled(db, settings, assembled, probe=True)
             if assembled.problems:
                 notify_editors(
                     settings,
@@ -118,6 +121,9 @@ def daily_send(config: str | None = None) -> None:
                     "\n".join(assembled.problems),
                 )
             _deliver(db, settings, frozen.edition.label, frozen.edition)
+    except TransportError as exc:  # the relay is down, the outbox unwritable: no traceback
+        log.error("edition of %s did not go out: %s", day, exc)
+        notify_editors(settings, f"the edition of {day.isoformat()} did not go out", str(exc))
     except Exception as exc:  # any failure: logged and told; the service keeps running
         log.exception("daily edition of %s failed", day)
         notify_editors(settings, f"the edition of {day.isoformat()} did not go out", str(exc))

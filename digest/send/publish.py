@@ -17,7 +17,7 @@ from digest.assemble import queue as reads
 from digest.assemble.day import Assembled, assemble_source
 from digest.edition.model import Edition
 from digest.edition.parse import parse_date
-from digest.errors import SourceNotFoundError
+from digest.errors import SourceNotFoundError, TransportError
 from digest.ledger import Frozen, FrozenEdition
 from digest.render.renderer import Renderer, render_edition
 from digest.send.bounces import Thresholds
@@ -50,6 +50,29 @@ def frozen_for(db: Database, source: str) -> FrozenEdition:
     return frozen
 
 
+def check_delivery(
+    settings: Settings, then: str, factory: Callable[[], Transport] | None = None
+) -> str:
+    """Probe the transport for readers' mail (:meth:`Transport.probe`); its description.
+
+    If messages can't go now: a ``TransportError`` with the reason, then ``then``,
+    what that means here (e.g. that nothing was frozen).
+    """
+    try:
+        transport = (factory or (lambda: open_delivery(settings)))()
+        try:
+            transport.probe()
+        finally:
+            transport.close()
+    except TransportError as exc:
+        raise TransportError(f"{exc}; {then}", code=exc.code, permanent=exc.permanent) from exc
+    return transport.description
+
+
+def _not_frozen(day: object) -> str:
+    return f"nothing was frozen or sent; once delivery_url works, `digest send {day}` sends it"
+
+
 def freeze_source(
     db: Database,
     settings: Settings,
@@ -57,11 +80,14 @@ def freeze_source(
     *,
     new_version: bool = False,
     on_problem: Callable[[str], None] | None = None,
+    probe: bool = False,
 ) -> Frozen:
     """Resume the frozen edition for SOURCE's date, or assemble the day's edition and freeze it.
 
     The edition frozen is the one ``digest preview`` and ``digest check`` show: the file
     plus queued and feed reads (``digest.assemble.day``). Feed trouble goes to ``on_problem``.
+    With ``probe``, the delivery transport is checked (:func:`check_delivery`) before a
+    new edition is assembled and frozen: if no message could go, nothing is frozen.
     """
     day = edition_day(source)
     if day is not None and not new_version:
@@ -76,6 +102,8 @@ def freeze_source(
                 current = ledger.source_sha256(path.read_text(encoding="utf-8", errors="replace"))
                 changed = current != existing.source_sha256
             return Frozen(existing, False, changed)
+    if probe:
+        check_delivery(settings, _not_frozen(day or source))
     assembled = assemble_source(db, settings, source, datetime.now(UTC))
     for problem in assembled.problems:
         if on_problem is not None:
@@ -91,10 +119,23 @@ def freeze_file(
 
 
 def freeze_assembled(
-    db: Database, settings: Settings, assembled: Assembled, *, new_version: bool = False
+    db: Database,
+    settings: Settings,
+    assembled: Assembled,
+    *,
+    new_version: bool = False,
+    probe: bool = False,
 ) -> Frozen:
-    """Freeze an assembled edition; the stored hash is of the text it was parsed from."""
+    """Freeze an assembled edition; the stored hash is of the text it was parsed from.
+
+    ``probe``: as for :func:`freeze_source`, checked only if a new version would be frozen.
+    """
     edition = assembled.require()
+    if probe and not new_version:
+        with db.transaction() as session:
+            probe = ledger.latest(session, edition.date) is None
+    if probe:
+        check_delivery(settings, _not_frozen(edition.date.isoformat()))
     return freeze_edition(
         db, settings, edition, str(assembled.path), assembled.sha256, new_version=new_version
     )
@@ -161,12 +202,20 @@ def plan_send(
     def factory() -> Transport:
         return open_delivery(settings)
 
-    probe = (transport_factory or factory)()
-    description = probe.description
-    probe.close()
     with db.transaction() as session:
         counts = ledger.counts(session, frozen.id)
     open_rows = sum(counts[status] for status in ledger.OPEN)
+    if open_rows:  # before waiting on retries too: a dead relay stops it now, saying why
+        description = check_delivery(
+            settings,
+            f"nothing was sent this time; once delivery_url works, `digest send "
+            f"{frozen.date.isoformat()}` resumes",
+            transport_factory,
+        )
+    else:
+        unused = (transport_factory or factory)()
+        description = unused.description
+        unused.close()
     sender = Sender(
         db,
         frozen,

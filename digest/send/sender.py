@@ -115,6 +115,8 @@ class Tally:
     failed: int = 0
     skipped: int = 0
     streak: int = 0  # consecutive failures, any thread
+    last_deferral: str | None = None  # why the latest deferral happened
+    next_try: datetime | None = None  # when the latest wait for a retry ends
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -306,6 +308,8 @@ class Sender:
             return True
         if retry_at is None:  # another thread took the deferred rows meanwhile
             return False
+        with self.tally.lock:
+            self.tally.next_try = retry_at
         delay = (retry_at - self.clock()).total_seconds()
         self.stop.wait(min(max(delay, 0.05), _POLL_SECONDS))
         return False
@@ -371,6 +375,7 @@ class Sender:
                 self.tally.failed += 1
             else:
                 self.tally.deferred += 1
+                self.tally.last_deferral = reason
             self.tally.streak += 1
             streak = self.tally.streak
         if streak >= self.settings.pause_after_errors and not self.stop.is_set():

@@ -8,6 +8,11 @@
 
 Every transport has one method that sends, :meth:`Transport.send`; failures
 raise :class:`TransportError`, which says whether trying later may help.
+:meth:`Transport.probe` checks, sending nothing, that messages could go now
+(an SMTP session opened and closed, or a test file written into the Maildir):
+``digest send`` and the scheduled sends call it (:func:`check_delivery`) before
+freezing an edition and before waiting on retries, so a relay that is down or an
+outbox that can't be written stops them at once, with the reason.
 
 The URL may carry a password: no message shows it except through
 :func:`digest.settings.redact_url`. Mail to readers is opened with
@@ -19,8 +24,11 @@ from __future__ import annotations
 
 import ipaddress
 import mailbox
+import os
 import smtplib
+import socket
 import ssl
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -52,6 +60,10 @@ class Transport(Protocol):
         """Hand over one message (as bytes, CRLF line ends) for one recipient."""
         ...
 
+    def probe(self) -> None:
+        """Check that messages could be handed over now; ``TransportError`` saying why not."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -61,10 +73,31 @@ class MaildirTransport:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.description = f"the Maildir outbox {path}/"
-        try:
-            self._box = mailbox.Maildir(path, create=True)
+        try:  # its folders, and any missing above it (mkdir -p), as an MDA would
+            for folder in ("tmp", "new", "cur"):
+                (path / folder).mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._box = mailbox.Maildir(path, create=False)
         except OSError as exc:
-            raise TransportError(f"cannot use {path} as an outbox: {exc.strerror}") from exc
+            where = f"{exc.filename}" if exc.filename else str(path)
+            raise TransportError(
+                f"cannot use {path}/ as an outbox: cannot create {where}: {exc.strerror}"
+            ) from exc
+
+    def probe(self) -> None:
+        """A file written into ``tmp/`` (and removed), and ``new/`` writable."""
+        try:
+            handle, name = tempfile.mkstemp(prefix=".probe.", dir=self.path / "tmp")
+            try:
+                os.write(handle, b"probe\n")
+            finally:
+                os.close(handle)
+                os.unlink(name)
+            if not os.access(self.path / "new", os.W_OK | os.X_OK):
+                raise PermissionError(13, "Permission denied", str(self.path / "new"))
+        except OSError as exc:
+            raise TransportError(
+                f"cannot write to the outbox {self.path}/: {exc.strerror or exc}"
+            ) from exc
 
     def send(self, raw: bytes, sender: str, recipient: str) -> Sent:
         envelope = f"Return-Path: <{sender}>\nDelivered-To: {recipient}\n".encode()
@@ -123,8 +156,35 @@ class SMTPTransport:
                 permanent=True,
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:
-            raise TransportError(f"cannot connect to {self.description}: {exc}") from exc
+            raise TransportError(self._unreachable(exc)) from exc
         return smtp
+
+    def _unreachable(self, exc: BaseException) -> str:
+        """Why no session could be opened, in words (the address, never the password)."""
+        where = f"{self.target.host}:{self.target.port}"
+        if isinstance(exc, ConnectionRefusedError):
+            why = f"connection refused by {where} (no SMTP server listens there)"
+        elif isinstance(exc, TimeoutError):  # socket.timeout too
+            why = f"no answer from {where} within {self.timeout:g} s"
+        elif isinstance(exc, socket.gaierror):
+            why = f"the host {self.target.host} is unknown ({exc.strerror})"
+        elif isinstance(exc, ssl.SSLError):
+            why = f"the TLS handshake with {where} failed: {exc.reason or exc}"
+        elif isinstance(exc, (smtplib.SMTPServerDisconnected, ConnectionError)):
+            why = f"{where} closed the connection before the session began: {exc}"
+        elif isinstance(exc, smtplib.SMTPException):
+            why = f"{self.description} refused the session: {exc}"
+        else:
+            why = f"{where}: {getattr(exc, 'strerror', None) or exc}"
+        return f"cannot connect: {why}"
+
+    def probe(self) -> None:
+        """One session opened (greeting, EHLO, STARTTLS, login as configured) and closed."""
+        smtp = self._connect()
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
 
     def send(self, raw: bytes, sender: str, recipient: str) -> Sent:
         for attempt in (1, 2):

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from digest.ledger import DeliveryStatus
 from subscribers.db import Database
 from tests.helpers import add_subscribers, deliveries, run
-from tests.mailserver import SMTPServer
+from tests.mailserver import SMTPServer, free_port
 
 
 def test_test_send_goes_to_one_address_and_records_nothing(
@@ -91,3 +92,61 @@ def test_send_pauses_with_a_clear_message(
     assert code == 0 and "the edition so far: 6 sent" in out
     code, out, _ = run(["resume"], capsys)
     assert "no edition is paused; nothing to resume" in out
+
+
+def test_a_dead_relay_or_outbox_stops_the_send_saying_why_and_freezes_nothing(
+    desk: Path, db: Database, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No relay: exit 1 with the reason before anything is frozen (nothing to wait through);
+    the test send says it too; an outbox that can't be made says which folder and why."""
+    add_subscribers(db, desk, ["ann@example.org", "bo@example.org"])
+    port = free_port()
+    monkeypatch.setenv("DIGEST_DELIVERY_URL", f"smtp://127.0.0.1:{port}")
+    code, out, err = run(["send", "2017-11-02"], capsys)
+    assert code == 1 and f"connection refused by 127.0.0.1:{port}" in err
+    assert "nothing was frozen or sent" in err and "digest send 2017-11-02" in err
+    assert "froze" not in out
+    code, _, err = run(["send", "2017-11-02", "--to", "editor@news.example.org"], capsys)
+    assert code == 1 and f"connection refused by 127.0.0.1:{port}" in err
+    (desk / "a-file").write_text("")
+    monkeypatch.setenv("DIGEST_DELIVERY_URL", f"maildir:{desk / 'a-file' / 'outbox'}")
+    code, _, err = run(["send", "2017-11-02"], capsys)
+    assert code == 1 and f"cannot create {desk / 'a-file' / 'outbox'}" in err
+    assert "Not a directory" in err and "nothing was frozen or sent" in err
+    assert deliveries(db) == []
+    code, _, err = run(["status", "2017-11-02"], capsys)
+    assert code == 1 and "has not been sent" in err
+
+
+def test_a_resumed_send_checks_the_relay_first_and_a_wait_says_why_and_until_when(
+    desk: Path,
+    db: Database,
+    smtp_server: SMTPServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Deferred rows and the relay gone: exit 1 with the reason, the rows untouched. Back up,
+    a send that waits for a retry says on stderr when the next try is and why it waits."""
+    add_subscribers(db, desk, ["ann@example.org", "bo@example.org"])
+    smtp_server.inbox.defer_all = True
+    code, out, err = run(["send", "2017-11-02", "--no-wait"], capsys)
+    assert code == 0 and "2 deliveries wait for a retry" in out
+    assert "waiting for retries" not in err  # --no-wait: no wait
+    before = [(d.status, d.attempts, d.reply) for d in deliveries(db)]
+    assert {status for status, _, _ in before} == {DeliveryStatus.deferred}
+    smtp_server.inbox.defer_all = False
+    live = smtp_server.url
+    port = free_port()
+    monkeypatch.setenv("DIGEST_DELIVERY_URL", f"smtp://127.0.0.1:{port}")
+    code, _, err = run(["send", "2017-11-02"], capsys)
+    assert code == 1 and f"connection refused by 127.0.0.1:{port}" in err
+    assert "nothing was sent this time" in err
+    assert [(d.status, d.attempts, d.reply) for d in deliveries(db)] == before  # untouched
+
+    monkeypatch.setenv("DIGEST_DELIVERY_URL", live)
+    smtp_server.inbox.defer_once.add("bo@example.org")
+    code, out, err = run(["send", "2017-11-02"], capsys)
+    assert code == 0 and "the edition so far: 2 sent" in out
+    [line] = [line for line in err.splitlines() if line.startswith("waiting for retries")]
+    assert "the next try at " in line and " UTC (in " in line
+    assert "the last deferral: " in line and "451 4.7.1 Greylisted" in line

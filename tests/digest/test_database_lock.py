@@ -5,10 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
-from digest.database import DatabaseLock, held_elsewhere
+from digest.database import DatabaseLock, held_elsewhere, open_database
 from subscribers.db import Database
 
 KEY = 74_201_199
@@ -93,3 +95,67 @@ def _wait_until_gone(db: Database, backend: int) -> None:
             return
         gone.wait(0.05)
     raise AssertionError(f"PostgreSQL session {backend} outlived its client")
+
+
+def test_the_lock_file_goes_with_its_holder(db: Database, tmp_path: Path) -> None:
+    """SQLite: the file beside the database is there while the lock is held, gone after."""
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL locks leave no file")
+    lock = DatabaseLock(db, "send-7", KEY)
+    assert lock.acquire()
+    assert [p.name for p in tmp_path.glob("*.lock")] == ["digest.db.send-7.lock"]
+    lock.release()
+    assert list(tmp_path.glob("*.lock")) == []
+    assert lock.acquire()  # and is made again by the next holder
+    lock.release()
+
+
+_CONTENDER = """
+import os, sys
+from digest.database import DatabaseLock, open_database
+lock = DatabaseLock(open_database(sys.argv[1]), "send-1", 1)
+inside = sys.argv[2]
+print("ready", flush=True)
+sys.stdin.readline()
+held = 0
+for _ in range(int(sys.argv[3])):
+    if not lock.acquire():
+        continue
+    try:  # nobody else may be inside: creating the marker fails if someone is
+        os.close(os.open(inside, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        print("two holders at once", flush=True)
+        sys.exit(1)
+    os.unlink(inside)
+    held += 1
+    lock.release()
+print("held", held, flush=True)
+"""
+
+
+def test_removing_the_file_never_lets_two_hold_the_lock(tmp_path: Path) -> None:
+    """Processes racing to take and let go of one lock (whose file each holder removes) are
+    never inside together: a lock won on a file just removed does not count."""
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    open_database(url).close()
+    inside = tmp_path / "inside"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CONTENDER, url, str(inside), "400"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    for racer in racers:  # all imported and ready: then off together
+        assert racer.stdout is not None and racer.stdout.readline() == "ready\n"
+    for racer in racers:
+        assert racer.stdin is not None
+        racer.stdin.write("go\n")
+        racer.stdin.flush()
+    said = [racer.communicate(timeout=120)[0] for racer in racers]
+    assert [racer.returncode for racer in racers] == [0, 0, 0, 0], said
+    assert all(out.startswith("held ") for out in said), said
+    assert sum(int(out.split()[1]) for out in said) > 0
+    assert list(tmp_path.glob("*.lock")) == []

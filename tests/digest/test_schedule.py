@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from digest import ledger
 from digest.edition.model import Read
 from digest.errors import ScheduleError
 from digest.schedule import jobs
@@ -19,7 +21,7 @@ from digest.schedule.scheduler import daily_trigger, parse_at
 from digest.settings import ScheduleSettings
 from subscribers.db import Database
 from tests.helpers import add_subscribers, run
-from tests.mailserver import SMTPServer, text_part
+from tests.mailserver import SMTPServer, free_port, text_part
 from tests.webserver import Site
 
 LONDON = ZoneInfo("Europe/London")
@@ -145,6 +147,27 @@ def test_daily_job_assembles_with_reads_and_tells_editors_when_there_is_no_file(
     assert notice.recipients == ["desk@news.example.org"]
     assert "no edition sent for 2017-11-03" in str(notice.message["Subject"])
     assert "digest new 2017-11-03" in text_part(notice.message)
+
+
+def test_a_dead_relay_freezes_nothing_and_the_reason_is_logged(
+    newsroom: Path, db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The daily job and a scheduled send probe the relay before freezing: with none there,
+    no edition is frozen (nothing waits through the retries) and the log says why."""
+    add_subscribers(db, newsroom, ["ann@example.org"])
+    port = free_port()
+    monkeypatch.setenv("DIGEST_DELIVERY_URL", f"smtp://127.0.0.1:{port}")
+    caplog.set_level(logging.INFO, "digest.schedule.jobs")
+    with time_machine.travel(datetime(2017, 11, 2, 7, 0, tzinfo=UTC), tick=True):
+        jobs.daily_send()
+    jobs.scheduled_send(edition="2017-11-02", source=str(newsroom / "editions" / "2017-11-02.md"))
+    with db.transaction() as session:
+        assert ledger.latest(session, date(2017, 11, 2)) is None
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    refused = f"did not go out: cannot connect: connection refused by 127.0.0.1:{port}"
+    assert any(e.startswith(f"edition of 2017-11-02 {refused}") for e in errors), errors
+    assert any(e.startswith(f"scheduled send of 2017-11-02 {refused}") for e in errors), errors
+    assert not any(r.exc_info for r in caplog.records)  # the reason, not a traceback
 
 
 def test_approval_policy_skips_unapproved_and_sends_approved(

@@ -257,6 +257,7 @@ def test_second_sender_on_sqlite_says_busy(smtp_server: SMTPServer, tmp_path: Pa
         ):
             plan_send(db, settings, frozen.edition).sender.run()
         assert plan_send(db, settings, frozen.edition).sender.run().sent == 1
+        assert not list(tmp_path.glob("*.lock"))  # the lock file went with its holder
     finally:
         db.close()
 

@@ -104,11 +104,42 @@ def test_internationalised_address_goes_over_smtputf8(smtp_server: SMTPServer) -
 
 
 def test_no_server_is_a_clear_transport_error() -> None:
-    """Nothing listening: a TransportError that is not about one message."""
-    transport = open_transport(f"smtp://127.0.0.1:{free_port()}")
+    """Nothing listening: a TransportError that is not about one message, saying so in words."""
+    port = free_port()
+    transport = open_transport(f"smtp://127.0.0.1:{port}")
     with pytest.raises(TransportError, match="cannot connect") as failed:
         transport.send(_message("ann@example.org"), "b@news.example.org", "ann@example.org")
     assert not failed.value.per_message
+    assert f"connection refused by 127.0.0.1:{port}" in str(failed.value)
+    assert "Errno" not in str(failed.value)
+    with pytest.raises(TransportError, match=f"connection refused by 127.0.0.1:{port}"):
+        transport.probe()
+
+
+def test_a_probe_opens_a_session_and_sends_nothing(smtp_server: SMTPServer) -> None:
+    """The probe greets the relay and leaves: no MAIL FROM, no message, no session left open."""
+    transport = open_transport(smtp_server.url)
+    transport.probe()
+    transport.close()
+    assert smtp_server.inbox.mails == 0 and smtp_server.inbox.messages == []
+
+
+def test_a_maildir_outbox_is_made_where_it_can_be_and_refused_where_not(tmp_path: Path) -> None:
+    """Missing folders are made (a plain folder too becomes a Maildir); a path through a file
+    says what could not be created; the probe writes and removes one file, nothing in new/."""
+    (tmp_path / "plain").mkdir()  # made by hand, without tmp/ new/ cur/
+    for path in (tmp_path / "plain", tmp_path / "deep" / "er" / "outbox"):
+        transport = open_transport(f"maildir://{path}")
+        transport.probe()
+        assert sorted(p.name for p in path.iterdir()) == ["cur", "new", "tmp"]
+        assert [list((path / sub).iterdir()) for sub in ("tmp", "new", "cur")] == [[], [], []]
+        transport.send(_message("ann@example.org"), "b@x.org", "ann@example.org")
+        assert len(list((path / "new").iterdir())) == 1
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(TransportError) as refused:
+        open_transport(f"maildir://{tmp_path / 'a-file' / 'outbox'}")
+    assert f"cannot use {tmp_path / 'a-file' / 'outbox'}/ as an outbox" in str(refused.value)
+    assert "Not a directory" in str(refused.value)
 
 
 @pytest.mark.parametrize(
