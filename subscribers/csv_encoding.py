@@ -3,11 +3,12 @@
 Excel's "CSV UTF-8" starts with a UTF-8 byte-order mark, its "Unicode text" is
 UTF-16 with one (and tab-separated), its plain "CSV" is the system's code page
 (Windows-1252 in Western Europe and the Americas). A BOM decides; without one,
-charset-normalizer decides from a sample: the start of the file and, when that is
-all ASCII (a long list whose first accented name comes late), the lines around
-the first byte that is not. Only that sample is ever held in memory. A file no
-encoding fits (random bytes, a spreadsheet's binary format) is refused at once
-with ``EncodingError`` rather than imported row by row as garbage.
+a sample does: the start of the file and, when that is all ASCII (a long list
+whose first accented name comes late), the lines around the first byte that is
+not. A sample that is valid UTF-8 is UTF-8; any other is charset-normalizer's to
+tell. Only that sample is ever held in memory. A file no encoding fits (random
+bytes, a spreadsheet's binary format) is refused at once with ``EncodingError``
+rather than imported row by row as garbage.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def detect(raw: IO[bytes], name: str) -> Encoding:
             return Encoding(codec, bom_name, False)
     sample = head if not head.isascii() else _around_first_non_ascii(raw, len(head))
     raw.seek(0)
-    if sample is None:  # all ASCII (or empty): UTF-8 reads it
+    if sample is None or _is_utf8(sample):  # all ASCII (or empty) is UTF-8 too
         return UTF8
     best = from_bytes(_whole_lines(sample)).best()
     if best is None:
@@ -102,6 +103,16 @@ def _around_first_non_ascii(raw: IO[bytes], start: int) -> bytes | None:
             return raw.read(SAMPLE_BYTES)
         offset += len(chunk)
     return None
+
+
+def _is_utf8(sample: bytes) -> bool:
+    """Valid UTF-8 (a character cut at the sample's end allowed): text in another
+    encoding almost never is, so no guess is needed."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _whole_lines(sample: bytes) -> bytes:

@@ -69,6 +69,18 @@ def test_the_first_accent_far_into_the_file_still_decides(
     assert names(db)["renee@example.com"] == "Renée"
 
 
+def test_valid_utf8_is_read_as_utf8_whatever_it_holds(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    """UTF-8 without a BOM whose text looks odd (C1 controls: a guess calls it a Cyrillic
+    code page) is still UTF-8."""
+    path = tmp_path / "list.csv"
+    path.write_bytes("email,name\nzoe@example.com,Zoë\x85\x86\x87 Ünal\n".encode())
+    report = import_csv(db, path, clock, confirmed=True)
+    assert (report.added, report.encoding) == (1, "UTF-8 (detected)")
+    assert names(db) == {"zoe@example.com": "Zoë Ünal"}
+
+
 @pytest.mark.parametrize(
     ("codec", "bom", "described"),
     [
