@@ -15,6 +15,13 @@ it committed, and the rows of its own batch too), nothing from it on; after
 correcting the file, importing it again finishes the job (rows already imported
 count as unchanged). Skipping the row instead would mean guessing where the next
 one begins, and a guess inside a quoted cell imports the cell's text as rows.
+
+The file's character encoding is told by ``subscribers.csv_encoding`` (a BOM, or
+a sample) before any row is read, and named in the report; a file no encoding
+fits is refused at once. An address that comes again later in the same file
+(in any letter case) is rejected as a duplicate, so the first row wins and
+importing a file twice changes nothing. What is remembered of each address is a
+64-bit hash of its normalised form, a few dozen bytes an address.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ from sqlalchemy.exc import IntegrityError
 from subscribers.addresses import parse_address
 from subscribers.audience import ConsentEvidence, Outcome
 from subscribers.bulk_join import Checked, Rejection, write_batch
+from subscribers.csv_encoding import UTF8, detect
+from subscribers.csv_export import safe_cell
 from subscribers.csv_rows import RowError, Rows, header_line
 from subscribers.db import Database
 from subscribers.errors import AddressError, AudienceError, ImportStoppedError
@@ -77,6 +86,8 @@ class ImportReport:
     rejected: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     pending: int = 0  # new subscribers awaiting confirmation
+    duplicates: int = 0  # of the rejected: an address an earlier row of the file has
+    encoding: str = ""  # how the file was read, e.g. "Windows-1252 (detected)"
 
     @property
     def rows(self) -> int:
@@ -112,9 +123,15 @@ def import_csv(
         raw = path.open("rb")
     except OSError as exc:
         raise AudienceError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        encoding = detect(raw, str(path))
+    except BaseException:
+        raw.close()
+        raise
+    report.encoding = str(encoding)
     with (
         raw,
-        io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="") as text,
+        io.TextIOWrapper(raw, encoding=encoding.codec, errors=encoding.errors, newline="") as text,
     ):
         try:
             delimiter = _delimiter(header_line(text))
@@ -133,11 +150,13 @@ def import_csv(
                 "the first row must name the columns, e.g. email,name"
             )
         if reject_writer is not None:
-            reject_writer.writerow(["row", "reason", *header])
+            reject_writer.writerow(["row", "reason", *map(safe_cell, header)])
         stop: list[tuple[int, RowError]] = []
         batches = _batches(reader, raw, stop)
         parallel = workers if workers is not None else _default_workers(path)
-        for position, checked in _checked(batches, header, parallel):
+        seen: set[int] = set()
+        for position, checked in _checked(batches, header, encoding.name, parallel):
+            _drop_duplicates(checked, seen, report)
             _import_batch(db, checked, header, now(), confirmed, report, reject_writer)
             if progress is not None:
                 progress(position, report.rows)
@@ -201,7 +220,7 @@ def _batches(
 
 
 def _checked(
-    batches: Iterator[tuple[int, _Batch]], header: list[str], workers: int
+    batches: Iterator[tuple[int, _Batch]], header: list[str], encoding: str, workers: int
 ) -> Iterator[tuple[int, Checked]]:
     """Batches with every row's cells and address checked, in file order.
 
@@ -211,7 +230,7 @@ def _checked(
     """
     if workers < 1:
         for position, batch in batches:
-            yield position, check_rows(batch, header)
+            yield position, check_rows(batch, header, encoding)
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
@@ -219,7 +238,7 @@ def _checked(
     ) as pool:
         in_flight: deque[tuple[int, Future[Checked]]] = deque()
         for position, batch in batches:
-            in_flight.append((position, pool.submit(check_rows, batch, header)))
+            in_flight.append((position, pool.submit(check_rows, batch, header, encoding)))
             if len(in_flight) > 2 * workers:
                 done_position, future = in_flight.popleft()
                 yield done_position, future.result()
@@ -261,8 +280,9 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
-def check_rows(batch: _Batch, header: list[str]) -> Checked:
-    """Each row's trimmed cells with its address, or None and why it is rejected."""
+def check_rows(batch: _Batch, header: list[str], encoding: str = UTF8.name) -> Checked:
+    """Each row's trimmed cells with its address, or None and why it is rejected;
+    ``encoding`` names what the file was read as, for rows that are not valid in it."""
     checked: Checked = []
     email_at = header.index("email")
     for number, cells in batch:
@@ -271,7 +291,7 @@ def check_rows(batch: _Batch, header: list[str]) -> Checked:
             checked.append((number, values, None, _cell_count(len(values), len(header))))
             continue
         if any(_NOT_TEXT.search(v) for v in values):
-            checked.append((number, values, None, "the row is not valid UTF-8 text"))
+            checked.append((number, values, None, f"the row is not valid {encoding} text"))
             continue
         try:
             checked.append((number, values, parse_address(values[email_at]), ""))
@@ -280,12 +300,36 @@ def check_rows(batch: _Batch, header: list[str]) -> Checked:
     return checked
 
 
+def _drop_duplicates(checked: Checked, seen: set[int], report: ImportReport) -> None:
+    """Turn each row whose address an earlier row of the file had into a rejection.
+
+    ``seen`` holds the built-in hash of each normalised address so far: 64 bits, so
+    two different addresses in a file of ten million rows collide with a chance of
+    about one in 400,000 (the later row would be reported as a duplicate).
+    """
+    for at, (number, values, address, _) in enumerate(checked):
+        if address is None:
+            continue
+        digest = hash(address.key)
+        if digest in seen:
+            checked[at] = (number, values, None, _DUPLICATE.format(address.typed))
+            report.duplicates += 1
+        else:
+            seen.add(digest)
+
+
+_DUPLICATE = (
+    "{!r} is a duplicate: an earlier row of this file has the same address "
+    "(the first one is imported)"
+)
+
+
 def _reject(report: ImportReport, writer: Any, rejection: Rejection) -> None:
     report.rejected += 1
     if len(report.rejections) < REPORTED_REJECTIONS:
         report.rejections.append(rejection)
     if writer is not None:
-        writer.writerow([rejection.row, rejection.reason, *rejection.values])
+        writer.writerow([rejection.row, *map(safe_cell, [rejection.reason, *rejection.values])])
 
 
 def _import_batch(

@@ -11,6 +11,7 @@ the ``digest`` CLI reports them exactly like ``digest.errors.DigestError``.
     ├── NotSubscribedError     no subscriber has that address
     ├── SuppressedError        the address was erased or left; it cannot be re-added
     ├── RowError               a CSV row over the limits, or unreadable as CSV
+    ├── EncodingError          a CSV file's character encoding cannot be told
     ├── ImportStoppedError     a CSV import stopped at a row it cannot read safely
     └── TokenError             a confirm/unsubscribe link is forged, damaged or expired
         └── ExpiredTokenError  a confirmation link we signed is too old
@@ -70,3 +71,7 @@ class RowError(AudienceError):
         super().__init__(reason)
         self.line = line
         self.reason = reason
+
+
+class EncodingError(AudienceError):
+    """No character encoding fits a CSV file's bytes: it is refused before any row."""

@@ -32,6 +32,7 @@ from digest.feedback.imap import Fetcher
 from digest.feedback.kinds import Kind
 from digest.feedback.listen import start_listener
 from digest.feedback.query import FIELDS, Filter, list_feedback, show
+from digest.feedback.screen import Screen, Screened
 from digest.feedback.sources import FileSource
 from digest.feedback.store import Filer, FilingReport
 from digest.settings import load_settings
@@ -80,19 +81,45 @@ def import_(
     path: Annotated[Path, typer.Argument(help="A .eml file, a Maildir folder or an mbox file.")],
     config: ConfigOption = None,
 ) -> None:
-    """File messages from files; exits non-zero only if some could not be stored."""
+    """File messages from files, skipping what is no mail and our own outgoing copies;
+    exits non-zero if some could not be stored, or nothing was filed."""
     settings = load_settings(config)
     source = FileSource(path)
     total = source.count()
     with open_database(settings.database_url) as db, _bar(total) as bar:
         task = bar.add_task("file", total=total)
+        screen = Screen(db, settings)
+        skipped = screen.screened
         report = Filer(db, settings).file(
-            source, progress=lambda r: bar.update(task, completed=r.seen)
+            screen.sift(source),
+            progress=lambda r: bar.update(task, completed=r.seen + skipped.not_mail + skipped.own),
         )
     report.not_stored += source.unreadable
     _summary(report)
+    _skipped(skipped)
     if report.not_stored:
         raise typer.Exit(1)
+    if (report.seen or skipped.not_mail or skipped.own) and not (
+        report.stored or report.duplicates
+    ):
+        console(stderr=True).print(f"nothing was filed from {path}", markup=False)
+        raise typer.Exit(1)
+
+
+def _skipped(skipped: Screened) -> None:
+    out = console()
+    if skipped.own:
+        out.print(
+            f"{skipped.own:,} skipped as copies of our own outgoing mail "
+            "(sent by this publication, not readers' mail)",
+            markup=False,
+        )
+    if skipped.not_mail:
+        out.print(f"{skipped.not_mail:,} skipped as not mail messages:", markup=False)
+    for origin, reason in skipped.reasons:
+        out.print(f"  {origin}: {reason}", markup=False)
+    if skipped.not_mail > len(skipped.reasons):
+        out.print(f"  … and {skipped.not_mail - len(skipped.reasons):,} more", markup=False)
 
 
 @app.command()

@@ -150,9 +150,11 @@ def import_(
         if reject_handle is not None:
             reject_handle.close()
     out = console()
+    out.print(f"read as {report.encoding}", markup=False)
     out.print(
         f"{report.rows:,} rows: {report.added:,} added, {report.updated:,} updated, "
         f"{report.unchanged:,} unchanged, {report.rejected:,} rejected"
+        + (f" ({report.duplicates:,} as duplicates)" if report.duplicates else "")
     )
     for rejection in report.rejections:
         out.print(f"  row {rejection.row}: {rejection.reason}", markup=False)
@@ -162,6 +164,11 @@ def import_(
         out.print(f"rejected rows written to {rejects}")
     if report.pending:
         out.print(f"{report.pending:,} new subscribers are pending until they confirm.")
+    if report.rows and report.rejected == report.rows:
+        console(stderr=True).print(
+            f"nothing was imported: every row of {file} was rejected", markup=False
+        )
+        raise typer.Exit(1)
     if not confirmed:
         _send_due_confirmations(settings)
 

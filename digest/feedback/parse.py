@@ -102,6 +102,11 @@ def message_id_of(raw: bytes) -> str | None:
     return normalise_id(_plain(_head(raw).get("message-id")))
 
 
+def list_id_of(raw: bytes) -> str:
+    """The List-Id, from the header block only ("" if there is none)."""
+    return header(_head(raw), "list-id")
+
+
 def _head(raw: bytes) -> Message:
     end = _HEADER_END.search(raw)
     head = raw[: end.start()] if end else raw[:65536]

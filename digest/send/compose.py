@@ -26,7 +26,7 @@ from digest.ledger import FrozenEdition, Recipient
 from digest.render.placeholders import Personalisable, escape_html, keep
 from digest.render.renderer import preview_values
 from digest.send.links import Links
-from digest.send.mailboxes import bounce_mailbox, unsubscribe_mailbox
+from digest.send.mailboxes import bounce_mailbox, list_id, unsubscribe_mailbox
 from digest.send.message import SMTP, address_header, header_text, mailbox, new_message_id
 from digest.settings import DeliverySettings, Settings
 
@@ -168,9 +168,7 @@ class EditionComposer:
         self.salt = frozen.salt
         self.html = EncodedBody(Personalisable.compile(frozen.html))
         self.text = EncodedBody(Personalisable.compile(frozen.text))
-        self.list_id = header_text(
-            delivery.list_id or f"{publication.name} <briefing.{self.domain}>"
-        )
+        self.list_id = header_text(list_id(settings))
         self.unsubscribe_local, self.unsubscribe_domain = unsubscribe_mailbox(settings)
         self.bounce_local, self.bounce_domain = bounce_mailbox(settings)
         self.verp = delivery.verp

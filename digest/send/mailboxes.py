@@ -1,4 +1,4 @@
-"""Which addresses are ours: the mailto: unsubscribe mailbox and the envelope sender.
+"""Which addresses are ours: the mailto: unsubscribe mailbox, the envelope sender, the List-Id.
 
 Pure (settings in, addresses out), so compose writes them and feedback's classifier
 recognises them without touching the database.
@@ -24,3 +24,9 @@ def bounce_mailbox(settings: Settings) -> tuple[str, str]:
     """(local part, domain) of the envelope sender; VERP tokens go after a ``+``."""
     domain = split_address(settings.publication.sender_email)[1]
     return split_address(settings.delivery.bounce_address or f"bounces@{domain}")
+
+
+def list_id(settings: Settings) -> str:
+    """The List-Id our editions carry: ``delivery.list_id``, or 'Name <briefing.domain>'."""
+    domain = split_address(settings.publication.sender_email)[1]
+    return settings.delivery.list_id or f"{settings.publication.name} <briefing.{domain}>"

@@ -41,15 +41,17 @@ def test_bom_semicolons_case_duplicates_and_broken_rows(
     )
     rejects = io.StringIO()
     report = import_csv(db, path, clock, confirmed=True, rejects=rejects)
-    assert (report.added, report.updated, report.unchanged, report.rejected) == (2, 0, 1, 3)
+    assert (report.added, report.updated, report.unchanged, report.rejected) == (2, 0, 0, 4)
+    assert report.encoding == "UTF-8 (byte-order mark)"
     assert [(r.row, r.reason.split(":")[0]) for r in report.rejections] == [
+        (3, "'ANN@Example.org' is a duplicate"),
         (4, "'not-an-address' is not a valid email address"),
         (5, "1 cell where the header has 3"),
         (8, "the row is not valid UTF-8 text"),
     ]
     rows = list(csv.reader(io.StringIO(rejects.getvalue())))
     assert rows[0] == ["row", "reason", "email", "name", "city"]
-    assert [r[0] for r in rows[1:]] == ["4", "5", "8"]
+    assert [r[0] for r in rows[1:]] == ["3", "4", "5", "8"]
     found = statuses(db)
     assert found["ann@example.org"] == ("ann@example.org", Status.active, "Ann")
     assert set(found) == {"ann@example.org", "bo@example.org"}
@@ -145,9 +147,12 @@ def test_import_keeps_the_same_history_as_one_join(
             audience.ConsentEvidence(ConsentMethod.editor),
         )
     path = tmp_path / "list.csv"
-    path.write_text("email,name\nold@example.org,Old\nnew@example.org,\nNEW@example.org,New\n")
+    path.write_text("email,name\nold@example.org,Old\nnew@example.org,\n")
     report = import_csv(db, path, clock, confirmed=True)
-    assert (report.added, report.updated, report.unchanged) == (1, 2, 0)
+    assert (report.added, report.updated, report.unchanged) == (1, 1, 0)
+    path.write_text("email,name\nNEW@example.org,New\n")
+    report = import_csv(db, path, clock, confirmed=True)
+    assert (report.added, report.updated, report.unchanged) == (0, 1, 0)
     with db.transaction() as session:
         new = audience.person_data(audience.get(session, "new@example.org"))
         old = audience.person_data(audience.get(session, "old@example.org"))
@@ -205,4 +210,6 @@ def test_rows_checked_in_a_second_process_give_the_same_result(
         finally:
             db.close()
     assert results[0] == results[1]
-    assert results[0][0] > 200 and results[0][1] > 0 and len(results[0][4]) == 9
+    reasons = [reason for _, reason in results[0][4]]
+    assert results[0][0] > 200 and sum("is not a valid email" in r for r in reasons) == 9
+    assert sum("is a duplicate" in r for r in reasons) > 0  # P… after p… in an earlier batch
