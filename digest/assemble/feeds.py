@@ -18,6 +18,7 @@ import lxml.html
 
 from digest.edition.model import Read
 from digest.errors import ReadError
+from digest.words import plural
 
 MAX_PAGE_BYTES = 1_000_000
 USER_AGENT = "digest-publisher (reads fetcher)"
@@ -73,7 +74,9 @@ def feed_reads(url: str, since: datetime | None, timeout: float, get: Fetch = fe
         problem = f"the feed {url} could not be read: {parsed.bozo_exception}"
         if not found:
             raise ReadError(problem)
-        return FeedResult(found, f"{problem} ({len(found)} entries used anyway)")
+        return FeedResult(
+            found, f"{problem} ({plural(len(found), 'entry', 'entries')} used anyway)"
+        )
     return FeedResult(found, None)
 
 

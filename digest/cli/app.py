@@ -17,6 +17,7 @@ from rich.text import Text
 from digest.assemble.day import Assembled, assemble_source
 from digest.cli.demo import send_demo
 from digest.cli.feedback import app as feedback_app
+from digest.cli.helptext import VersionOption, command
 from digest.cli.init import init
 from digest.cli.notice import settings_notice
 from digest.cli.options import (
@@ -42,15 +43,26 @@ from digest.errors import DigestError, EditionError
 from digest.render.check import CheckReport, edition_warnings
 from digest.render.renderer import Renderer, personalise, preview_values, render_edition
 from digest.settings import Settings, load_settings
+from digest.words import plural
 from subscribers.errors import AudienceError
 
 app = typer.Typer(
     name="digest",
-    help="Publish a daily newsletter digest: render, check and preview editions.",
+    help=(
+        "Publish a daily newsletter digest by email: write, check and preview each day's "
+        "edition, keep the subscriber list (double opt-in), send and schedule editions with "
+        "a per-recipient ledger, serve the sign-up pages, and file readers' replies, "
+        "bounces and complaints against the edition they answer."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root(_version: VersionOption = False) -> None:
+    """Options of ``digest`` itself; its help is the app's."""
 
 
 def _out() -> Console:
@@ -188,7 +200,9 @@ def _print_report(report: CheckReport) -> None:
     for number, (read, origin) in enumerate(report.reads_with_origin(), start=1):
         console.print(f"  read {number} ({origin}): {read.title} <{read.url}>", markup=False)
     if report.warnings:
-        console.print(Text(f"{len(report.warnings)} warning(s):", style="yellow"))
+        console.print(
+            Text(f"{plural(len(report.warnings), 'warning', 'warnings')}:", style="yellow")
+        )
         for warning in report.warnings:
             console.print(Text.assemble("  ", ("warning:", "yellow"), " ", shown(warning)))
     else:
@@ -215,15 +229,16 @@ def demo(
     console = _out()
     console.print(Text.assemble("Rendered the example edition: ", (edition.title, "bold")))
     console.print(
-        f"  {len(edition.sections)} sections, {len(edition.reads)} recommended reads, "
-        f"{rendered.words} words, read time approx. {rendered.minutes} min"
+        f"  {plural(len(edition.sections), 'section', 'sections')}, "
+        f"{plural(len(edition.reads), 'recommended read', 'recommended reads')}, "
+        f"{plural(rendered.words, 'word', 'words')}, read time approx. {rendered.minutes} min"
     )
     console.print(f"  HTML email ({rendered.html_bytes:,} bytes): {html_path.resolve().as_uri()}")
     console.print(f"  plain-text twin: {text_path.resolve()}")
     console.print(f"The edition file it came from: {EXAMPLE_EDITION}")
     demo = send_demo(settings, folder)
     console.print(
-        f"Sent it to {demo.sent} example subscribers in {folder / 'demo.db'}: "
+        f"Sent it to {plural(demo.sent, 'example subscriber', 'example subscribers')} in {folder / 'demo.db'}: "
         f"the messages are in the Maildir outbox {demo.outbox.resolve()}/new/",
         markup=False,
     )
@@ -307,10 +322,10 @@ def run_service(
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning our errors into a clear message and exit 1."""
     try:
-        app(args=argv, prog_name="digest")
+        command(app).main(args=argv, prog_name="digest")
     except EditionError as exc:
         err = _err()
-        err.print(_error(f"the edition has {len(exc.problems)} problem(s):"))
+        err.print(_error(f"the edition has {plural(len(exc.problems), 'problem', 'problems')}:"))
         for problem in exc.problems:
             err.print(f"  {problem}", markup=False)
         sys.exit(1)

@@ -29,13 +29,14 @@ from digest.edition.files import atomic_output
 from digest.errors import DigestError
 from digest.feedback.classify import Mailboxes
 from digest.feedback.imap import Fetcher
-from digest.feedback.kinds import Kind
+from digest.feedback.kinds import Kind, counted
 from digest.feedback.listen import start_listener
 from digest.feedback.query import FIELDS, Filter, list_feedback, show
 from digest.feedback.screen import Screen, Screened
 from digest.feedback.sources import FileSource
 from digest.feedback.store import Filer, FilingReport
 from digest.settings import load_settings
+from digest.words import plural
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -48,10 +49,10 @@ app = typer.Typer(
 
 def _summary(report: FilingReport) -> None:
     out = console()
-    kinds = ", ".join(f"{count:,} {kind}" for kind, count in sorted(report.kinds.items()))
+    kinds = counted(report.kinds)
     out.print(
-        f"{report.seen:,} messages: {report.stored:,} stored, {report.duplicates:,} already "
-        f"stored" + (f"; filed as {kinds}" if kinds else ""),
+        f"{plural(report.seen, 'message', 'messages')}: {report.stored:,} stored, "
+        f"{report.duplicates:,} already stored" + (f"; filed as {kinds}" if kinds else ""),
         markup=False,
     )
     if report.unparsed:
@@ -153,8 +154,10 @@ def fetch(
 
 @app.command()
 def listen(
-    host: Annotated[str | None, typer.Option(help="[feedback.listen_host]")] = None,
-    port: Annotated[int | None, typer.Option(help="[feedback.listen_port]")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on [feedback.listen_host].")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port [feedback.listen_port].")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Receive readers' mail by SMTP (for an MX or forwarding rule pointed here)."""
@@ -254,7 +257,9 @@ def _write_csv(handle: SupportsWrite[str], rows: list[dict[str, Any]]) -> int:
 
 @app.command("show")
 def show_(
-    feedback_id: Annotated[int, typer.Argument(help="The id from `digest feedback list`.")],
+    feedback_id: Annotated[
+        int, typer.Argument(metavar="ID", help="The id from `digest feedback list`.")
+    ],
     config: ConfigOption = None,
 ) -> None:
     """One message: its headers and links, the reader's words, then the full text."""
@@ -317,4 +322,6 @@ def export(
         return
     with atomic_output(file) as handle:
         count = _write_csv(handle, rows)
-    console(stderr=True).print(f"exported {count:,} messages to {file}", markup=False)
+    console(stderr=True).print(
+        f"exported {plural(count, 'message', 'messages')} to {file}", markup=False
+    )

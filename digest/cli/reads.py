@@ -21,6 +21,7 @@ from digest.edition.parse import parse_date
 from digest.edition.skeleton import SKELETON
 from digest.errors import DigestError, ReadError
 from digest.settings import Settings, load_settings
+from digest.words import plural
 
 app = typer.Typer(help="Recommended reads for the next edition.", no_args_is_help=True)
 
@@ -90,7 +91,10 @@ def list_(
         table.add_row(str(number), read.title, read.source or "", read.url, origin)
     out = console()
     out.print(table)
-    out.print(f"{len(chosen)} read(s) for the edition of {when.isoformat()}", markup=False)
+    out.print(
+        f"{plural(len(chosen), 'read', 'reads')} for the edition of {when.isoformat()}",
+        markup=False,
+    )
 
 
 def _day(value: str | None, settings: Settings) -> date:
@@ -103,7 +107,9 @@ def _day(value: str | None, settings: Settings) -> date:
 
 
 def new(
-    day: Annotated[str | None, typer.Argument(help="YYYY-MM-DD (default: today).")] = None,
+    day: Annotated[
+        str | None, typer.Argument(metavar="DATE", help="YYYY-MM-DD (default: today).")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Write a skeleton edition file to fill in, and say where it is."""

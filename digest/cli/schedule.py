@@ -19,6 +19,7 @@ from digest.errors import DigestError
 from digest.render.renderer import Renderer, render_edition
 from digest.schedule.scheduler import add_send, cancel, job_store, list_jobs, move, parse_at
 from digest.settings import load_settings
+from digest.words import plural
 
 AtOption = Annotated[
     str,
@@ -37,10 +38,18 @@ class _SourceOrCommand(TyperGroup):
             args = ["add", *args]
         return super().parse_args(ctx, args)
 
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        formatter.write_usage(ctx.command_path, "SOURCE --at TIME [--config PATH]")
+        formatter.write_usage(ctx.command_path, "COMMAND [ARGS]...", prefix="   or: ")
+
 
 app = typer.Typer(
     cls=_SourceOrCommand,
-    help="Schedule an edition's send; list, cancel or move scheduled jobs.",
+    help="Schedule an edition's send (`digest schedule SOURCE --at TIME`); list, cancel or "
+    "move scheduled jobs.\n\n"
+    "SOURCE is an edition file, or a date (YYYY-MM-DD) in the editions folder. TIME is "
+    "'YYYY-MM-DD HH:MM' in the publication's time zone [schedule.timezone], or ISO 8601 "
+    "with an offset. The edition is checked now, and again when its send fires.",
     no_args_is_help=True,
 )
 
@@ -92,7 +101,7 @@ def list_(
         table.add_row(job.id, job.what, when, job.state)
     out = console()
     out.print(table)
-    out.print(f"{len(found)} job(s); times in {zone.key}", markup=False)
+    out.print(f"{plural(len(found), 'job', 'jobs')}; times in {zone.key}", markup=False)
 
 
 @app.command("cancel")
@@ -127,7 +136,7 @@ def _config(config: object) -> str | None:
 
 
 def approve(
-    day: Annotated[str, typer.Argument(help="The edition's date, YYYY-MM-DD.")],
+    day: Annotated[str, typer.Argument(metavar="DATE", help="The edition's date, YYYY-MM-DD.")],
     config: ConfigOption = None,
 ) -> None:
     """Approve the day's edition (schedule.policy = "approval") so it goes out on time."""

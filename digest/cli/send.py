@@ -26,6 +26,7 @@ from digest.ledger import DeliveryStatus, FrozenEdition
 from digest.send.publish import freeze_source, frozen_for, plan_send, send_test
 from digest.send.sender import SendResult, Tally
 from digest.settings import Settings, load_settings
+from digest.words import plural, them
 from subscribers.addresses import parse_address
 from subscribers.db import Database
 
@@ -110,7 +111,10 @@ def _deliver(
     plan = plan_send(db, settings, edition, connections=connections, wait_for_retries=not no_wait)
     total = sum(plan.counts.values())
     if created:
-        out.print(f"froze the edition {edition.label}: {total:,} deliveries queued", markup=False)
+        out.print(
+            f"froze the edition {edition.label}: {plural(total, 'delivery', 'deliveries')} queued",
+            markup=False,
+        )
     else:
         out.print(
             f"resuming the edition {edition.label} (frozen {edition.frozen_at:%Y-%m-%d %H:%M}): "
@@ -153,7 +157,7 @@ def _report(db: Database, edition: FrozenEdition, result: SendResult, transport:
     out.print(
         f"this run: {result.sent:,} sent via {transport}, {result.failed:,} failed, "
         f"{result.skipped:,} skipped (left the list)"
-        + (f", {result.deferred:,} deferrals" if result.deferred else ""),
+        + (f", {plural(result.deferred, 'deferral', 'deferrals')}" if result.deferred else ""),
         markup=False,
     )
     out.print("the edition so far" + _summary(counts), markup=False)
@@ -167,8 +171,9 @@ def _report(db: Database, edition: FrozenEdition, result: SendResult, transport:
         raise typer.Exit(130)
     if counts[DeliveryStatus.deferred]:
         out.print(
-            f"{counts[DeliveryStatus.deferred]:,} deliveries wait for a retry; "
-            f"`digest send {day}` sends them when due",
+            f"{plural(counts[DeliveryStatus.deferred], 'delivery waits', 'deliveries wait')} "
+            f"for a retry; `digest send {day}` sends {them(counts[DeliveryStatus.deferred])} "
+            "when due",
             markup=False,
         )
     if counts[DeliveryStatus.failed]:
@@ -231,10 +236,12 @@ def status(
         out.print(f"sending at {rate:,.1f}/s; about {timedelta(seconds=round(eta))} left")
     out.print(
         "readers' mail: "
-        + ", ".join(
-            f"{drew[kind]:,} {one if drew[kind] == 1 else more}" for kind, one, more in _DREW
-        )
-        + (f" (and {drew['auto_reply']:,} auto replies)" if drew["auto_reply"] else ""),
+        + ", ".join(plural(drew[kind], one, more) for kind, one, more in _DREW)
+        + (
+            f" (and {plural(drew['auto_reply'], 'auto reply', 'auto replies')})"
+            if drew["auto_reply"]
+            else ""
+        ),
         markup=False,
     )
     if failures:
@@ -263,7 +270,8 @@ def retry(source: SourceArgument, config: ConfigOption = None) -> None:
     day = edition.date.isoformat()
     out = console()
     out.print(
-        f"{count:,} failed deliveries re-queued; `digest send {day}` sends them"
+        f"{plural(count, 'failed delivery', 'failed deliveries')} re-queued; "
+        f"`digest send {day}` sends {them(count)}"
         if count
         else "no failed deliveries to re-queue",
         markup=False,
@@ -271,7 +279,9 @@ def retry(source: SourceArgument, config: ConfigOption = None) -> None:
     if left:
         out.print(
             f"{left:,} stay failed: their subscribers are no longer active (bounced, left "
-            "or erased)",
+            "or erased)"
+            if left > 1
+            else "1 stays failed: its subscriber is no longer active (bounced, left or erased)",
             markup=False,
         )
 

@@ -38,6 +38,7 @@ from digest.feedback import person
 from digest.send.confirmations import Confirmations, count_due
 from digest.send.transport import Transport, open_delivery
 from digest.settings import Settings, load_settings
+from digest.words import plural
 from subscribers import audience
 from subscribers.addresses import parse_address
 from subscribers.csv_export import export_csv
@@ -95,7 +96,8 @@ def add(
                 else:
                     out.print(
                         "a confirmation email went out less than "
-                        f"{settings.subscribers.resend_minutes} minutes ago; not sent again",
+                        f"{plural(settings.subscribers.resend_minutes, 'minute', 'minutes')} ago; "
+                        "not sent again",
                         markup=False,
                     )
 
@@ -152,7 +154,7 @@ def import_(
     out = console()
     out.print(f"read as {report.encoding}", markup=False)
     out.print(
-        f"{report.rows:,} rows: {report.added:,} added, {report.updated:,} updated, "
+        f"{plural(report.rows, 'row', 'rows')}: {report.added:,} added, {report.updated:,} updated, "
         f"{report.unchanged:,} unchanged, {report.rejected:,} rejected"
         + (f" ({report.duplicates:,} as duplicates)" if report.duplicates else "")
     )
@@ -163,7 +165,10 @@ def import_(
     if rejects is not None and report.rejected:
         out.print(f"rejected rows written to {rejects}")
     if report.pending:
-        out.print(f"{report.pending:,} new subscribers are pending until they confirm.")
+        out.print(
+            f"{plural(report.pending, 'new subscriber is', 'new subscribers are')} pending "
+            "until they confirm."
+        )
     if report.rows and report.rejected == report.rows:
         console(stderr=True).print(
             f"nothing was imported: every row of {file} was rejected", markup=False
@@ -209,8 +214,8 @@ def _send_due_confirmations(settings: Settings) -> None:
                     "delivery settings and run `digest subscribers confirmations` to send the rest."
                 ) from exc
         out.print(
-            f"{report.sent:,} confirmation emails sent via {transport.description}"
-            + (f", {report.failed:,} refused:" if report.failed else "")
+            f"{plural(report.sent, 'confirmation email', 'confirmation emails')} sent via "
+            f"{transport.description}" + (f", {report.failed:,} refused:" if report.failed else "")
         )
         for problem in report.problems:
             out.print(f"  {problem}", markup=False)
@@ -233,7 +238,9 @@ def export(
             return
         with atomic_output(file) as handle:
             count = export_csv(session, handle, status)
-    console(stderr=True).print(f"exported {count:,} subscribers to {file}", markup=False)
+    console(stderr=True).print(
+        f"exported {plural(count, 'subscriber', 'subscribers')} to {file}", markup=False
+    )
 
 
 def _row(subscriber: Subscriber) -> dict[str, str]:
@@ -264,7 +271,7 @@ def list_(
             table.add_row(*row.values())
         out = console()
         out.print(table)
-        out.print(f"{len(rows):,} subscriber(s)")
+        out.print(plural(len(rows), "subscriber", "subscribers"))
 
 
 class ShowFormat(StrEnum):
@@ -316,8 +323,9 @@ def erase(
     out = console()
     out.print(f"{email.strip()}: erased; a hashed suppression entry blocks re-adding", markup=False)
     out.print(
-        f"{erased.mail:,} filed message(s) from or about them deleted; "
-        f"{erased.deliveries:,} delivery row(s) kept without anything that names them",
+        f"{plural(erased.mail, 'filed message', 'filed messages')} from or about them deleted; "
+        f"{plural(erased.deliveries, 'delivery row', 'delivery rows')} kept without anything "
+        "that names them",
         markup=False,
     )
     if not erased.log_cleared:

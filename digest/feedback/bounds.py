@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from email.message import Message
 
 from digest.errors import ParseLimitError
+from digest.words import plural
 
 #: Content-Type fields anywhere in a message (the parser reads their parameters as it goes).
 _CONTENT_TYPE_FIELD = re.compile(rb"^content-type:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*", re.I | re.M)
@@ -60,7 +61,10 @@ def cut_content_types(raw: bytes, limit: int, problems: list[str]) -> bytes:
     for start, end in long:
         pieces += [raw[at : start + limit]]
         at = end
-    problems.append(f"{len(long):,} Content-Type header(s) cut to {limit:,} characters")
+    problems.append(
+        f"{plural(len(long), 'Content-Type header', 'Content-Type headers')} cut to "
+        f"{limit:,} characters"
+    )
     return b"".join([*pieces, raw[at:]])
 
 
@@ -82,4 +86,5 @@ def cut_headers(message: Message, limits: Limits) -> list[str]:
         cut |= long
     if not cut:
         return []
-    return [f"header(s) cut to {limits.header_chars:,} characters: {', '.join(sorted(cut))}"]
+    headers = plural(len(cut), "header", "headers")
+    return [f"{headers} cut to {limits.header_chars:,} characters: {', '.join(sorted(cut))}"]

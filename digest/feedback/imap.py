@@ -30,6 +30,7 @@ from digest.errors import FetchError
 from digest.feedback.models import MailboxState
 from digest.feedback.store import Filer, FilingReport, Incoming
 from digest.settings import FeedbackSettings, redact_url
+from digest.words import plural
 from subscribers.db import Database
 
 FILED = "$DigestFiled"
@@ -226,7 +227,9 @@ class Fetcher:
             except (ImapToolsError, imaplib.IMAP4.error) as exc:
                 # Stored already; the read position still moves on, so a server that
                 # refuses keywords or the folder never makes us read the same mail again.
-                warnings.append(f"could not mark {len(filed)} filed message(s): {exc}")
+                warnings.append(
+                    f"could not mark {plural(len(filed), 'filed message', 'filed messages')}: {exc}"
+                )
             # Never past a message that could not be stored, nor one the server's answer
             # did not name by UID: the next fetch reads it again.
             # ``unsafe`` keeps the failures of earlier batches too: a later batch that stored

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+
+from digest.words import plural
 
 
 class Kind(enum.StrEnum):
@@ -13,3 +16,20 @@ class Kind(enum.StrEnum):
     complaint = "complaint"
     unsubscribe = "unsubscribe"
     other = "other"
+
+
+#: How a count of each kind reads: ``1 reply``, ``2 replies``, ``1 auto reply``.
+NOUNS: dict[Kind, tuple[str, str]] = {
+    Kind.reply: ("reply", "replies"),
+    Kind.suggestion: ("suggestion", "suggestions"),
+    Kind.auto_reply: ("auto reply", "auto replies"),
+    Kind.bounce: ("bounce", "bounces"),
+    Kind.complaint: ("complaint", "complaints"),
+    Kind.unsubscribe: ("unsubscribe", "unsubscribes"),
+    Kind.other: ("other", "other"),
+}
+
+
+def counted(kinds: Mapping[str, int]) -> str:
+    """``2 replies, 1 bounce``: counts by kind, in the order of their names."""
+    return ", ".join(plural(count, *NOUNS[Kind(kind)]) for kind, count in sorted(kinds.items()))

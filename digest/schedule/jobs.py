@@ -17,12 +17,14 @@ from digest.clock import today, utc_now
 from digest.database import open_database
 from digest.errors import DigestError, TransportError
 from digest.feedback.imap import Fetcher
+from digest.feedback.kinds import counted
 from digest.feedback.store import Filer
 from digest.ledger import FrozenEdition
 from digest.send.message import build_message, mailbox, new_message_id, to_bytes
 from digest.send.publish import freeze_assembled, freeze_source, plan_send, send_drafts
 from digest.send.transport import open_transport
 from digest.settings import Settings, load_settings
+from digest.words import plural
 from subscribers.db import Database
 from subscribers.errors import AudienceError
 
@@ -152,7 +154,11 @@ def daily_draft(config: str | None = None) -> None:
             f"`digest approve {day.isoformat()}`"
             + (f"\n\nProblems while assembling:\n{problems}" if problems else ""),
         )
-        log.info("draft of %s sent to %d editor(s)", day, len(settings.schedule.editors))
+        log.info(
+            "draft of %s sent to %s",
+            day,
+            plural(len(settings.schedule.editors), "editor", "editors"),
+        )
     except Exception as exc:  # any failure: logged and told; the service keeps running
         log.exception("draft of %s failed", day)
         notify_editors(settings, f"no draft for {day.isoformat()}", str(exc))
@@ -180,12 +186,12 @@ def _deliver(db: Database, settings: Settings, label: str, edition: FrozenEditio
         return
     result = plan.sender.run()
     log.info(
-        "edition %s: %d sent, %d failed, %d skipped, %d deferrals%s",
+        "edition %s: %d sent, %d failed, %d skipped, %s%s",
         label,
         result.sent,
         result.failed,
         result.skipped,
-        result.deferred,
+        plural(result.deferred, "deferral", "deferrals"),
         f"; paused: {result.paused}" if result.paused else "",
     )
     if result.paused:
@@ -211,10 +217,10 @@ def fetch_feedback(config: str | None = None) -> None:
         log.error("feedback: NOT STORED %s: %s (fetched again next time)", origin, reason)
     if report.fetched or filing.stored:
         log.info(
-            "feedback: %d fetched, %d filed (%s), %d duplicates%s",
+            "feedback: %d fetched, %d filed (%s), %s%s",
             report.fetched,
             filing.stored,
-            ", ".join(f"{count} {kind}" for kind, count in sorted(filing.kinds.items())),
-            filing.duplicates,
+            counted(filing.kinds),
+            plural(filing.duplicates, "duplicate", "duplicates"),
             "; " + "; ".join(filing.effects) if filing.effects else "",
         )

@@ -32,6 +32,7 @@ from digest.schedule import jobs
 from digest.schedule.scheduler import install_daily_jobs, make_scheduler
 from digest.send import sender as send
 from digest.settings import Settings
+from digest.words import plural
 from subscribers.db import Database
 
 log = logging.getLogger("digest.run")
@@ -123,11 +124,11 @@ def run_scheduler(settings: Settings, config: str | None, stop: threading.Event)
                 )
             scheduler.resume()
             log.info(
-                "scheduling: daily edition %s (%s, policy %s); %d stored job(s)",
+                "scheduling: daily edition %s (%s, policy %s); %s",
                 settings.schedule.daily_at,
                 settings.schedule.timezone,
                 settings.schedule.policy,
-                len(scheduler.get_jobs(jobstore="default")),
+                plural(len(scheduler.get_jobs(jobstore="default")), "stored job", "stored jobs"),
             )
             stop.wait()
             log.info("stopping: sends in progress stop between batches and resume next start")

@@ -62,7 +62,7 @@ def test_bad_edition_exits_non_zero_without_output(
     code, out, err = run(["preview", "2017-11-03", "--out", "p.html"], capsys)
     assert code == 1
     assert out == ""
-    assert "error: the edition has 3 problem(s):" in err
+    assert "error: the edition has 3 problems:" in err
     assert "editions/2017-11-03.md:2: date 2017-11-04 disagrees with the file name" in err
     assert "editions/2017-11-03.md:3: unknown front-matter key 'titel'" in err
     assert "Traceback" not in err

@@ -55,8 +55,8 @@ def test_send_status_retry_pause_and_resume(
     smtp_server.inbox.reject.clear()
     smtp_server.inbox.refuse.clear()
     code, out, _ = run(["retry", "2017-11-02"], capsys)
-    assert "1 failed deliveries re-queued" in out
-    assert "1 stay failed: their subscribers are no longer active" in out  # dee bounced
+    assert "1 failed delivery re-queued; `digest send 2017-11-02` sends it" in out
+    assert "1 stays failed: its subscriber is no longer active" in out  # dee bounced
     code, out, _ = run(["send", "2017-11-02"], capsys)
     assert "resuming the edition 2017-11-02" in out and "this run: 1 sent" in out
     assert [m.recipients for m in smtp_server.inbox.messages][-1] == ["bo@example.org"]

@@ -157,10 +157,10 @@ def test_confirmations_resume_after_the_mail_server_was_down(
     monkeypatch.setenv("DIGEST_DELIVERY_URL", smtp_server.url)
     smtp_server.inbox.refuse.add("b@example.org")
     code, out, _ = run(["subscribers", "confirmations"], capsys)
-    assert code == 0 and "1 confirmation emails sent" in out and "1 refused" in out
+    assert code == 0 and "1 confirmation email sent" in out and "1 refused" in out
     assert "b@example.org: the SMTP server" in out and "550" in out
     assert [m.recipients for m in smtp_server.inbox.messages] == [["a@example.org"]]
     smtp_server.inbox.refuse.clear()
     code, out, _ = run(["subscribers", "confirmations"], capsys)
-    assert "1 confirmation emails sent" in out  # only the refused one is retried
+    assert "1 confirmation email sent" in out  # only the refused one is retried
     assert [m.recipients for m in smtp_server.inbox.messages][-1] == ["b@example.org"]

@@ -111,7 +111,7 @@ def test_a_refused_connection_is_reported_by_host_only(
     reader(capsys)
     code, out, err = run(["send", "2017-11-02", "--no-wait"], capsys)
     assert code == 0, err
-    assert "froze the edition 2017-11-02: 1 deliveries queued" in out
+    assert "froze the edition 2017-11-02: 1 delivery queued" in out
     [row] = deliveries(db)
     assert row.status.value == "deferred"
     assert f"the SMTP server 127.0.0.1:{port}" in (row.reply or "")

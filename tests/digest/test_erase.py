@@ -215,7 +215,7 @@ def test_show_and_erase_commands(
         assert expected in out, expected
     code, out, _ = _run(["subscribers", "erase", TYPED, "--yes"], capsys)
     assert code == 0 and "erased; a hashed suppression entry blocks re-adding" in out
-    assert "3 filed message(s) from or about them deleted" in out
-    assert "1 delivery row(s) kept without anything that names them" in out
+    assert "3 filed messages from or about them deleted" in out
+    assert "1 delivery row kept without anything that names them" in out
     code, _, err = _run(["subscribers", "show", TYPED, "--format", "table"], capsys)
     assert code == 1 and "no subscriber with the address" in err

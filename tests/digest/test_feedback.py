@@ -334,7 +334,8 @@ def test_commands_import_list_show_export_and_status(
     vacation = reply(5, "Away until Monday.", own_id="<m3@x>", subject="Out of office")
     (maildir / "new" / "3.eml").write_bytes(b"Auto-Submitted: auto-replied\n" + vacation)
     code, out, _ = run(["feedback", "import", str(maildir)], capsys)
-    assert code == 0 and "3 messages: 3 stored" in out and "farid.haddad" in out
+    assert code == 0 and "farid.haddad" in out
+    assert "3 messages: 3 stored, 0 already stored; filed as 1 auto reply, 1 bounce, 1 reply" in out
     code, out, _ = run(["feedback", "import", str(maildir)], capsys)
     assert code == 0 and "0 stored, 3 already stored" in out
 
@@ -376,6 +377,13 @@ def test_commands_import_list_show_export_and_status(
     assert counts["counts"]["failed"] == 1  # the permanent bounce failed its delivery
     code, out, _ = run(["status", "2017-11-02"], capsys)
     assert "readers' mail: 1 reply, 0 suggestions, 1 bounce, 0 complaints" in out
+    assert "(and 1 auto reply)" in out
+
+    (desk.tmp / "4.eml").write_bytes(reply(2, "Second answer.", own_id="<m4@x>"))
+    code, out, _ = run(["feedback", "import", str(desk.tmp / "4.eml")], capsys)
+    assert code == 0 and "1 message: 1 stored, 0 already stored; filed as 1 reply" in out
+    code, _, err = run(["feedback", "export", str(target)], capsys)
+    assert code == 0 and "exported 4 messages" in err
 
 
 def test_import_of_a_missing_path_is_a_clear_error(

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,7 +124,7 @@ def test_subscribers_named_by_strangers_are_listed_as_typed(
     code, out, err = run(["subscribers", "list"], capsys)
     assert code == 0, err
     assert_shown(out, list(NAMES.values()))
-    assert "5 subscriber(s)" in out
+    assert "5 subscribers" in out
     for name, email in named.items():
         code, out, err = run(["subscribers", "show", email, "--format", "table"], capsys)
         assert code == 0, err
@@ -223,7 +224,9 @@ def test_check_prints_titles_as_written(
     code, out, err = run(["check", "2017-11-02.md"], capsys)
     assert code == 0, err
     assert_shown(out, ["[/] \\u202eexe", "[link=https://evil.example]x[/link] <https"])
-    assert "warning(s):" in out and "  warning: " in out  # our own styling is not lost
+    assert (
+        re.search(r"^\d+ warnings?:$", out, re.M) and "  warning: " in out
+    )  # our own styling is not lost
 
 
 def test_log_lines_show_what_they_quote(capsys: pytest.CaptureFixture[str]) -> None:
