@@ -61,8 +61,9 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root(_version: VersionOption = False) -> None:
-    """Options of ``digest`` itself; its help is the app's."""
+def _root(ctx: typer.Context, _version: VersionOption = False) -> None:
+    """Options of ``digest`` itself (its help is the app's); writers announce their settings."""
+    settings_notice(ctx)
 
 
 def _out() -> Console:
@@ -73,7 +74,6 @@ def _err() -> Console:
     return console(stderr=True)
 
 
-app.callback()(settings_notice)
 app.command()(init)
 app.add_typer(subscribers_app, name="subscribers")
 register_send_commands(app)
