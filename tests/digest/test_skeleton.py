@@ -105,7 +105,7 @@ def test_check_refuses_sample_text_naming_each_line(
     assert "warning: editions/2017-11-03.md:9: sample text (" in err
 
     code, out, _ = run(["reads", "list", "--date", "2017-11-03"], capsys)
-    assert code == 0 and "0 read(s) for the edition of 2017-11-03" in out
+    assert code == 0 and "0 reads for the edition of 2017-11-03" in out
 
 
 def test_no_send_path_mails_sample_text(
