@@ -15,7 +15,7 @@ from digest import ledger
 from digest.assemble.day import assemble
 from digest.clock import today, utc_now
 from digest.database import open_database
-from digest.errors import DigestError, TransportError
+from digest.errors import DigestError, NoRecipientsError, TransportError
 from digest.feedback.imap import Fetcher
 from digest.feedback.store import Filer
 from digest.ledger import FrozenEdition
@@ -76,6 +76,8 @@ def scheduled_send(edition: str, source: str, config: str | None = None) -> None
         with open_database(settings.database_url) as db:
             frozen = freeze_source(db, settings, source)
             _deliver(db, settings, frozen.edition.label, frozen.edition)
+    except NoRecipientsError as exc:  # nothing frozen: a later send reaches those who join
+        _nobody_to_send_to(settings, edition, exc)
     except Exception as exc:  # any failure: logged and told; the service keeps running
         log.exception("scheduled send of %s failed", edition)
         notify_editors(settings, f"the scheduled send of {edition} did not go out", str(exc))
@@ -118,9 +120,18 @@ def daily_send(config: str | None = None) -> None:
                     "\n".join(assembled.problems),
                 )
             _deliver(db, settings, frozen.edition.label, frozen.edition)
+    except NoRecipientsError as exc:  # nothing frozen: a later send reaches those who join
+        _nobody_to_send_to(settings, day.isoformat(), exc)
     except Exception as exc:  # any failure: logged and told; the service keeps running
         log.exception("daily edition of %s failed", day)
         notify_editors(settings, f"the edition of {day.isoformat()} did not go out", str(exc))
+
+
+def _nobody_to_send_to(settings: Settings, edition: str, exc: NoRecipientsError) -> None:
+    log.warning("edition of %s not sent: %s", edition, exc)
+    notify_editors(
+        settings, f"the edition of {edition} was not sent: nobody to send it to", str(exc)
+    )
 
 
 def daily_draft(config: str | None = None) -> None:
@@ -170,7 +181,15 @@ def resume_sends(config: str | None = None) -> None:
 def _deliver(db: Database, settings: Settings, label: str, edition: FrozenEdition) -> None:
     plan = plan_send(db, settings, edition)
     if plan.open_rows == 0:
-        log.info("edition %s: nothing left to send (already sent)", label)
+        with db.transaction() as session:
+            joined = ledger.newcomers(session, edition.id)
+        log.info(
+            "edition %s: nothing left to send (already sent)%s",
+            label,
+            f"; {joined} {'reader' if joined == 1 else 'readers'} joined since: `digest send {edition.date} --include-new`"
+            if joined
+            else "",
+        )
         return
     result = plan.sender.run()
     log.info(
