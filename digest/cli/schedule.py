@@ -136,7 +136,11 @@ def _refuse_if_sent(db: Database, settings: Settings, day: date, sha256: str) ->
     if any(counts[status] for status in ledger.OPEN):
         return  # unfinished: the scheduled send resumes it
     iso, sent = day.isoformat(), counts[DeliveryStatus.sent]
-    others = [f"{counts[s]:,} {s.value}" for s in DeliveryStatus if counts[s] and s != "sent"]
+    others = [
+        f"{counts[s]:,} {s.value}"
+        for s in DeliveryStatus
+        if counts[s] and s is not DeliveryStatus.sent
+    ]
     said = (
         f"the edition {frozen.label} was already sent "
         f"({frozen.frozen_at.astimezone(settings.schedule.zone):%Y-%m-%d %H:%M %Z}) to "

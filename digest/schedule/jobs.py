@@ -183,12 +183,12 @@ def _deliver(db: Database, settings: Settings, label: str, edition: FrozenEditio
     if plan.open_rows == 0:
         with db.transaction() as session:
             joined = ledger.newcomers(session, edition.id)
+        since = (
+            f"; {joined} {'reader' if joined == 1 else 'readers'} joined since: "
+            f"`digest send {edition.date.isoformat()} --include-new` sends it to them"
+        )
         log.info(
-            "edition %s: nothing left to send (already sent)%s",
-            label,
-            f"; {joined} {'reader' if joined == 1 else 'readers'} joined since: `digest send {edition.date} --include-new`"
-            if joined
-            else "",
+            "edition %s: nothing left to send (already sent)%s", label, since if joined else ""
         )
         return
     result = plan.sender.run()
