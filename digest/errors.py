@@ -14,6 +14,7 @@
     ├── UnsafeAddressError      an address can't be written into a header without changing meaning
     ├── SendBusyError           another process is sending this edition (SQLite)
     ├── EditionPausedError      the edition is paused; ``digest resume`` lets it go on
+    ├── NoRecipientsError       a send would reach nobody: no active subscriber, nothing frozen
     ├── SendPaused              a send paused itself after too many failures in a row
     ├── ScheduleError           a time or job an editor named can't be used
     ├── FetchError              the feedback mailbox can't be reached or read
@@ -30,6 +31,7 @@ status; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 
@@ -140,6 +142,25 @@ class SendBusyError(DigestError):
 
 class EditionPausedError(DigestError):
     """The edition is paused; ``digest resume`` lets it go on."""
+
+
+class NoRecipientsError(DigestError):
+    """A new send would reach nobody (no active subscriber), so nothing is frozen.
+
+    Freezing an edition for nobody would leave it sent for good: every later
+    ``digest send DATE`` would find nothing left to send. Once readers are added,
+    ``digest send DATE`` sends it to them.
+    """
+
+    def __init__(self, day: date | None) -> None:
+        self.day = day
+        what = f"the edition of {day.isoformat()}" if day else "the edition"
+        again = f"`digest send {day.isoformat()}`" if day else "`digest send`"
+        super().__init__(
+            f"{what} would reach nobody: there is no active subscriber. Nothing was frozen; "
+            "add readers (`digest subscribers import FILE --confirmed`, or `digest "
+            f"subscribers add EMAIL --confirmed`), then {again} sends it to them."
+        )
 
 
 class SendPaused(DigestError):

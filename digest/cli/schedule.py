@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import typer
@@ -15,11 +15,13 @@ from digest.assemble.day import assemble_source
 from digest.cli.options import ConfigOption, FormatOption, OutputFormat, console, write_rows
 from digest.database import open_database
 from digest.edition.parse import parse_date
-from digest.errors import DigestError
+from digest.errors import DigestError, ScheduleError
+from digest.ledger import DeliveryStatus
 from digest.render.renderer import Renderer, render_edition
 from digest.schedule.scheduler import add_send, cancel, job_store, list_jobs, move, parse_at
-from digest.settings import load_settings
+from digest.settings import Settings, load_settings
 from digest.words import plural
+from subscribers.db import Database
 
 AtOption = Annotated[
     str,
@@ -68,6 +70,7 @@ def add(
         assembled = assemble_source(db, settings, source, datetime.now(UTC))
         edition, path = assembled.require(), assembled.path
         render_edition(Renderer.from_settings(settings), edition)
+        _refuse_if_sent(db, settings, edition.date, assembled.sha256)
         with job_store(db, settings) as jobs:
             job_id = add_send(jobs, edition.date, str(path.resolve()), when, _config(config))
     local = when.astimezone(settings.schedule.zone)
@@ -129,6 +132,46 @@ def move_(
         move(jobs, job_id, when)
     local = when.astimezone(settings.schedule.zone)
     console().print(f"moved {job_id} to {local:%Y-%m-%d %H:%M %Z}", markup=False)
+
+
+def _refuse_if_sent(db: Database, settings: Settings, day: date, sha256: str) -> None:
+    """An edition frozen with nothing left to send: a scheduled send would do nothing."""
+    with db.transaction() as session:
+        frozen = ledger.latest(session, day)
+        if frozen is None:
+            return
+        counts = ledger.counts(session, frozen.id)
+        joined = ledger.newcomers(session, frozen.id)
+    if any(counts[status] for status in ledger.OPEN):
+        return  # unfinished: the scheduled send resumes it
+    iso, sent = day.isoformat(), counts[DeliveryStatus.sent]
+    others = [
+        f"{counts[s]:,} {s.value}"
+        for s in DeliveryStatus
+        if counts[s] and s is not DeliveryStatus.sent
+    ]
+    said = (
+        f"the edition {frozen.label} was already sent "
+        f"({frozen.frozen_at.astimezone(settings.schedule.zone):%Y-%m-%d %H:%M %Z}) to "
+        f"{sent:,} {'reader' if sent == 1 else 'readers'}"
+        + (f" ({', '.join(others)})" if others else "")
+        + "; a scheduled send would send nothing."
+    )
+    if joined:
+        said += (
+            f" {joined:,} {'reader' if joined == 1 else 'readers'} joined since: "
+            f"`digest send {iso} --include-new` sends it to them."
+        )
+    if sha256 != frozen.source_sha256:
+        said += (
+            f" The file changed since: `digest send {iso} --new-version` sends the changed "
+            "file to everyone as a new edition."
+        )
+    elif not joined:
+        said += (
+            f" To send it to everyone again as a new edition: `digest send {iso} --new-version`."
+        )
+    raise ScheduleError(said)
 
 
 def _config(config: object) -> str | None:

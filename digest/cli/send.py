@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from rich.table import Table
 from digest import ledger
 from digest.cli.options import ConfigOption, FormatOption, OutputFormat, console, write_report
 from digest.cli.retry_notice import RetryNotice
+from digest.cli.recipients import ask_before_freezing, joined_hint, newcomers
 from digest.clock import utc_now
 from digest.database import open_database
 from digest.errors import EditionPausedError, SendPaused
@@ -60,10 +62,22 @@ def send(
             "--connections", min=1, max=64, help="SMTP connections [delivery.connections]."
         ),
     ] = None,
+    include_new: Annotated[
+        bool,
+        typer.Option(
+            "--include-new",
+            help="Also send it to readers who joined after it was frozen (each still once).",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", "-y", help="Don't ask before mailing the list from a terminal."),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Send an edition to every active subscriber; run again to resume."""
     settings = load_settings(config)
+    ask = not yes and sys.stdin.isatty()  # a person at a terminal is asked; scripts are not
     if to is not None:
         address = parse_address(to)
         with open_database(settings.database_url) as db:
@@ -80,6 +94,7 @@ def send(
                 f"warning: {problem}", markup=False
             ),
             probe=True,  # a relay that is down or an outbox that can't be written: freeze nothing
+            confirm=ask_before_freezing if ask else None,
         )
         _deliver(
             db,
@@ -89,6 +104,8 @@ def send(
             frozen.file_changed,
             connections=connections,
             no_wait=no_wait,
+            include_new=include_new,
+            ask=ask,
         )
 
 
@@ -101,6 +118,8 @@ def _deliver(
     *,
     connections: int | None,
     no_wait: bool,
+    include_new: bool = False,
+    ask: bool = False,
 ) -> None:
     out, err = console(), console(stderr=True)
     if edition.paused_at is not None:
@@ -108,6 +127,7 @@ def _deliver(
             f"the edition {edition.label} is paused ({edition.pause_reason}); "
             f"`digest resume {edition.date.isoformat()}` lets it go on"
         )
+    joined = 0 if created else newcomers(db, edition, include_new=include_new, ask=ask)
     plan = plan_send(db, settings, edition, connections=connections, wait_for_retries=not no_wait)
     total = sum(plan.counts.values())
     if created:
@@ -129,7 +149,9 @@ def _deliver(
         )
     if plan.open_rows == 0:
         out.print("nothing left to send" + _summary(plan.counts), markup=False)
+        joined_hint(edition, joined)
         return
+    joined_hint(edition, joined)
     with Progress(
         TextColumn("sending"),
         BarColumn(),

@@ -1,6 +1,7 @@
 """The send ledger: frozen editions and one delivery row per (edition, subscriber).
 
 ``models`` holds the tables, ``queries`` freezing, claiming and recording outcomes,
+``recipients`` who an edition goes to (and who joined since it was frozen),
 ``approvals`` an editor's approval of a day. Callers use ``from digest import ledger``
 and ``ledger.claim(…)``: this package names its public functions in one place.
 """
@@ -15,7 +16,6 @@ from digest.ledger.queries import (
     claim,
     claimers,
     counts,
-    enqueue,
     failures,
     freeze,
     latest,
@@ -30,6 +30,7 @@ from digest.ledger.queries import (
     source_sha256,
     unfinished,
 )
+from digest.ledger.recipients import active_readers, enqueue, enqueue_newcomers, newcomers
 
 __all__ = [
     "OPEN",
@@ -39,15 +40,18 @@ __all__ = [
     "Frozen",
     "FrozenEdition",
     "Recipient",
+    "active_readers",
     "approve",
     "claim",
     "claimers",
     "counts",
     "enqueue",
+    "enqueue_newcomers",
     "failures",
     "freeze",
     "is_approved",
     "latest",
+    "newcomers",
     "next_retry",
     "record_deferred",
     "record_failed",

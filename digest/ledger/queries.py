@@ -22,8 +22,6 @@ from sqlalchemy import (
     Connection,
     bindparam,
     func,
-    insert,
-    literal,
     select,
     update,
 )
@@ -31,13 +29,9 @@ from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.orm import Session
 
 from digest.edition.model import Edition
-from digest.ledger.models import (
-    OPEN,
-    Delivery,
-    DeliveryStatus,
-    FrozenEdition,
-    delivery_status_type,
-)
+from digest.errors import NoRecipientsError
+from digest.ledger.models import OPEN, Delivery, DeliveryStatus, FrozenEdition
+from digest.ledger.recipients import enqueue
 from digest.render.renderer import RenderedEdition
 from subscribers.models import Base, Status, Subscriber
 
@@ -80,7 +74,9 @@ def freeze(
 
     An edition already frozen for that date is resumed as it was frozen, even if
     the file changed since; ``new_version`` freezes the file as it is now as a new
-    version, which goes to every active subscriber again.
+    version, which goes to every active subscriber again. With no active subscriber
+    it raises ``NoRecipientsError`` and the transaction must not be committed: an
+    edition frozen for nobody would answer "nothing left to send" ever after.
     """
     existing = latest(session, edition.date)
     if existing is not None and not new_version:
@@ -112,22 +108,9 @@ def freeze(
             )
             .values(status=DeliveryStatus.skipped)
         )
-    enqueue(session, frozen.id)
+    if enqueue(session, frozen.id) == 0:  # nobody to send to: the caller's rollback undoes it
+        raise NoRecipientsError(edition.date)
     return Frozen(frozen, True, False)
-
-
-def enqueue(session: Session, edition_id: int) -> int:
-    """A pending delivery for every active subscriber, in one statement."""
-    active = select(
-        literal(edition_id),
-        Subscriber.id,
-        literal(DeliveryStatus.pending, delivery_status_type()),
-        literal(0),
-    ).where(Subscriber.status == Status.active)
-    result = session.execute(
-        insert(Delivery).from_select(["edition_id", "subscriber_id", "status", "attempts"], active)
-    )
-    return _rowcount(result)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from digest import ledger
 from digest.assemble.day import assemble
 from digest.clock import today, utc_now
 from digest.database import open_database
-from digest.errors import DigestError, TransportError
+from digest.errors import DigestError, NoRecipientsError, TransportError
 from digest.feedback.imap import Fetcher
 from digest.feedback.kinds import counted
 from digest.feedback.store import Filer
@@ -81,6 +81,8 @@ def scheduled_send(edition: str, source: str, config: str | None = None) -> None
     except TransportError as exc:  # the relay is down, the outbox unwritable: no traceback
         log.error("scheduled send of %s did not go out: %s", edition, exc)
         notify_editors(settings, f"the scheduled send of {edition} did not go out", str(exc))
+    except NoRecipientsError as exc:  # nothing frozen: a later send reaches those who join
+        _nobody_to_send_to(settings, edition, exc)
     except Exception as exc:  # any failure: logged and told; the service keeps running
         log.exception("scheduled send of %s failed", edition)
         notify_editors(settings, f"the scheduled send of {edition} did not go out", str(exc))
@@ -126,9 +128,18 @@ def daily_send(config: str | None = None) -> None:
     except TransportError as exc:  # the relay is down, the outbox unwritable: no traceback
         log.error("edition of %s did not go out: %s", day, exc)
         notify_editors(settings, f"the edition of {day.isoformat()} did not go out", str(exc))
+    except NoRecipientsError as exc:  # nothing frozen: a later send reaches those who join
+        _nobody_to_send_to(settings, day.isoformat(), exc)
     except Exception as exc:  # any failure: logged and told; the service keeps running
         log.exception("daily edition of %s failed", day)
         notify_editors(settings, f"the edition of {day.isoformat()} did not go out", str(exc))
+
+
+def _nobody_to_send_to(settings: Settings, edition: str, exc: NoRecipientsError) -> None:
+    log.warning("edition of %s not sent: %s", edition, exc)
+    notify_editors(
+        settings, f"the edition of {edition} was not sent: nobody to send it to", str(exc)
+    )
 
 
 def daily_draft(config: str | None = None) -> None:
@@ -182,7 +193,15 @@ def resume_sends(config: str | None = None) -> None:
 def _deliver(db: Database, settings: Settings, label: str, edition: FrozenEdition) -> None:
     plan = plan_send(db, settings, edition)
     if plan.open_rows == 0:
-        log.info("edition %s: nothing left to send (already sent)", label)
+        with db.transaction() as session:
+            joined = ledger.newcomers(session, edition.id)
+        since = (
+            f"; {joined} {'reader' if joined == 1 else 'readers'} joined since: "
+            f"`digest send {edition.date.isoformat()} --include-new` sends it to them"
+        )
+        log.info(
+            "edition %s: nothing left to send (already sent)%s", label, since if joined else ""
+        )
         return
     result = plan.sender.run()
     log.info(

@@ -17,7 +17,7 @@ from digest.assemble import queue as reads
 from digest.assemble.day import Assembled, assemble_source
 from digest.edition.model import Edition
 from digest.edition.parse import parse_date
-from digest.errors import SourceNotFoundError, TransportError
+from digest.errors import NoRecipientsError, SourceNotFoundError, TransportError
 from digest.ledger import Frozen, FrozenEdition
 from digest.render.renderer import Renderer, render_edition
 from digest.send.bounces import Thresholds
@@ -81,6 +81,7 @@ def freeze_source(
     new_version: bool = False,
     on_problem: Callable[[str], None] | None = None,
     probe: bool = False,
+    confirm: Callable[[date, int], None] | None = None,
 ) -> Frozen:
     """Resume the frozen edition for SOURCE's date, or assemble the day's edition and freeze it.
 
@@ -88,6 +89,9 @@ def freeze_source(
     plus queued and feed reads (``digest.assemble.day``). Feed trouble goes to ``on_problem``.
     With ``probe``, the delivery transport is checked (:func:`check_delivery`) before a
     new edition is assembled and frozen: if no message could go, nothing is frozen.
+    Before a new freeze, ``confirm(day, readers)`` is called with the number of active
+    subscribers it will reach; it raises to stop, and then nothing is frozen. With no
+    active subscriber nothing is frozen either: ``NoRecipientsError``.
     """
     day = edition_day(source)
     if day is not None and not new_version:
@@ -102,13 +106,30 @@ def freeze_source(
                 current = ledger.source_sha256(path.read_text(encoding="utf-8", errors="replace"))
                 changed = current != existing.source_sha256
             return Frozen(existing, False, changed)
+    if day is not None:  # before the feeds are fetched: nobody to send to is said at once
+        _readers_for_new_send(db, day, new_version)
     if probe:
         check_delivery(settings, _not_frozen(day or source))
     assembled = assemble_source(db, settings, source, datetime.now(UTC))
     for problem in assembled.problems:
         if on_problem is not None:
             on_problem(problem)
+    edition = assembled.require()
+    readers = _readers_for_new_send(db, edition.date, new_version)
+    if confirm is not None and readers is not None:
+        confirm(edition.date, readers)
     return freeze_assembled(db, settings, assembled, new_version=new_version)
+
+
+def _readers_for_new_send(db: Database, day: date, new_version: bool) -> int | None:
+    """The active subscribers a new freeze of ``day`` would reach; None if it would resume."""
+    with db.transaction() as session:
+        if not new_version and ledger.latest(session, day) is not None:
+            return None
+        readers = ledger.active_readers(session)
+    if readers == 0:
+        raise NoRecipientsError(day)
+    return readers
 
 
 def freeze_file(

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from digest.ledger import DeliveryStatus
+from digest.ledger import FrozenEdition
 from subscribers.db import Database
 from tests.helpers import add_subscribers, deliveries, run
 from tests.mailserver import SMTPServer, free_port
@@ -150,3 +154,75 @@ def test_a_resumed_send_checks_the_relay_first_and_a_wait_says_why_and_until_whe
     [line] = [line for line in err.splitlines() if line.startswith("waiting for retries")]
     assert "the next try at " in line and " UTC (in " in line
     assert "the last deferral: " in line and "451 4.7.1 Greylisted" in line
+def _editions(db: Database) -> list[tuple[str, int]]:
+    with db.transaction() as session:
+        rows = session.execute(select(FrozenEdition.date, FrozenEdition.version)).all()
+    return [(day.isoformat(), version) for day, version in rows]
+
+
+def _received(smtp_server: SMTPServer) -> Counter[str]:
+    return Counter(r for m in smtp_server.inbox.messages for r in m.recipients)
+
+
+def test_a_send_to_nobody_freezes_nothing_and_the_next_send_reaches_new_readers(
+    desk: Path, db: Database, smtp_server: SMTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No active subscriber: a clear error, nothing frozen; once readers are added it goes."""
+    add_subscribers(db, desk, ["pending@example.org"], confirmed=False)  # not active
+    code, out, err = run(["send", "2017-11-02"], capsys)
+    assert code == 1 and "the edition of 2017-11-02 would reach nobody" in err
+    assert "Nothing was frozen" in err and "`digest send 2017-11-02` sends it to them" in err
+    assert _editions(db) == [] and deliveries(db) == []
+    code, _, err = run(["send", "2017-11-02", "--new-version"], capsys)
+    assert code == 1 and "would reach nobody" in err and _editions(db) == []
+    add_subscribers(db, desk, ["ann@example.org", "bo@example.org"])
+    code, out, _ = run(["send", "2017-11-02"], capsys)
+    assert code == 0 and "froze the edition 2017-11-02: 2 deliveries queued" in out
+    assert "this run: 2 sent" in out
+    assert _received(smtp_server) == {"ann@example.org": 1, "bo@example.org": 1}
+    assert _editions(db) == [("2017-11-02", 1)]
+
+
+def test_readers_who_joined_since_are_told_and_sent_to_with_include_new(
+    desk: Path, db: Database, smtp_server: SMTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`send DATE` counts those who joined since; --include-new sends to them, each once."""
+    add_subscribers(db, desk, ["ann@example.org", "bo@example.org"])
+    assert run(["send", "2017-11-02"], capsys)[0] == 0
+    add_subscribers(db, desk, ["cy@example.org", "dee@example.org"])
+    add_subscribers(db, desk, ["pending@example.org"], confirmed=False)  # not a reader yet
+    code, out, _ = run(["send", "2017-11-02"], capsys)
+    assert code == 0 and "nothing left to send: 2 sent" in out
+    assert (
+        "2 readers joined since it was frozen and have not got it; "
+        "`digest send 2017-11-02 --include-new` sends it to them"
+    ) in out
+    assert len(smtp_server.inbox.messages) == 2
+    code, out, _ = run(["send", "2017-11-02", "--include-new", "--yes"], capsys)
+    assert code == 0 and "added 2 readers who joined since it was frozen" in out
+    assert "this run: 2 sent" in out and "the edition so far: 4 sent" in out
+    assert _received(smtp_server) == {
+        "ann@example.org": 1,
+        "bo@example.org": 1,
+        "cy@example.org": 1,
+        "dee@example.org": 1,
+    }
+    code, out, _ = run(["send", "2017-11-02", "--include-new"], capsys)
+    assert code == 0 and "nobody joined since the edition 2017-11-02 was frozen" in out
+    assert "nothing left to send: 4 sent" in out and len(smtp_server.inbox.messages) == 4
+    assert _editions(db) == [("2017-11-02", 1)]  # the same frozen edition, not a new version
+
+
+def test_without_a_terminal_the_send_goes_without_asking(
+    desk: Path, db: Database, smtp_server: SMTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Scripts and cron have no terminal: nobody is asked (and -y is accepted)."""
+    assert not sys.stdin.isatty()
+    add_subscribers(db, desk, ["ann@example.org"])
+    code, out, _ = run(["send", "2017-11-02"], capsys)
+    assert code == 0 and "froze the edition 2017-11-02: 1 deliveries queued" in out
+    assert "Send the edition" not in out and len(smtp_server.inbox.messages) == 1
+    add_subscribers(db, desk, ["bo@example.org"])
+    code, out, _ = run(["send", "2017-11-02", "--include-new", "-y"], capsys)
+    assert code == 0 and "added 1 reader who joined" in out
+    assert _received(smtp_server) == {"ann@example.org": 1, "bo@example.org": 1}

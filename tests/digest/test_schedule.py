@@ -12,10 +12,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from sqlalchemy import select
 
 from digest import ledger
 from digest.edition.model import Read
 from digest.errors import ScheduleError
+from digest.ledger import FrozenEdition
 from digest.schedule import jobs
 from digest.schedule.scheduler import daily_trigger, parse_at
 from digest.settings import ScheduleSettings
@@ -311,3 +313,51 @@ def test_broken_and_slow_feeds_are_told_to_editors_and_the_edition_still_goes(
     body = text_part(notice.message)
     assert broken in body and "could not be read" in body
     assert "did not answer within 0.5 s" in body
+
+
+def test_scheduling_an_edition_already_sent_is_refused_with_what_to_do(
+    newsroom: Path, db: Database, smtp_server: SMTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An edition with nothing left to send can't be scheduled: when, to how many, and how."""
+    add_subscribers(db, newsroom, ["ann@example.org", "bo@example.org"])
+    with time_machine.travel(datetime(2017, 11, 1, 12, 0, tzinfo=UTC), tick=True):
+        assert run(["send", "2017-11-02"], capsys)[0] == 0
+        code, _, err = run(["schedule", "2017-11-02", "--at", "2017-11-02 07:00"], capsys)
+        assert code == 1
+        assert "the edition 2017-11-02 was already sent (2017-11-01 12:00 GMT) to 2 readers" in err
+        assert "a scheduled send would send nothing" in err
+        assert "`digest send 2017-11-02 --new-version`" in err and "--include-new" not in err
+        add_subscribers(db, newsroom, ["cy@example.org"])
+        code, _, err = run(["schedule", "2017-11-02", "--at", "2017-11-02 07:00"], capsys)
+        assert code == 1 and "1 reader joined since" in err
+        assert "`digest send 2017-11-02 --include-new` sends it to them" in err
+        assert "--new-version" not in err
+        path = newsroom / "editions" / "2017-11-02.md"
+        path.write_text(path.read_text().replace("harbour dispute", "harbour strike"))
+        code, _, err = run(["schedule", "2017-11-02", "--at", "2017-11-02 07:00"], capsys)
+        assert code == 1 and "--include-new" in err
+        assert "The file changed since: `digest send 2017-11-02 --new-version`" in err
+        code, out, _ = run(["schedule", "list", "--format", "json"], capsys)
+        assert code == 0 and json.loads(out) == []
+    assert len(smtp_server.inbox.messages) == 2
+
+
+def test_the_daily_and_scheduled_sends_freeze_nothing_for_an_empty_list(
+    newsroom: Path, db: Database, smtp_server: SMTPServer
+) -> None:
+    """No active subscriber at 07:00: the editors are told and nothing is frozen, so the
+    day's edition still goes out once readers are added."""
+    source = str(newsroom / "editions" / "2017-11-02.md")
+    with time_machine.travel(datetime(2017, 11, 2, 7, 0, tzinfo=UTC), tick=True):
+        jobs.daily_send()
+        jobs.scheduled_send(edition="2017-11-02", source=source)
+        notices = [str(m.message["Subject"]) for m in smtp_server.inbox.messages]
+        told = "[The Morning Ledger] the edition of 2017-11-02 was not sent: nobody to send it to"
+        assert notices == [told, told]
+        assert "would reach nobody" in text_part(smtp_server.inbox.messages[0].message)
+        with db.transaction() as session:
+            assert session.scalars(select(FrozenEdition)).all() == []
+        add_subscribers(db, newsroom, ["ann@example.org"])
+        jobs.daily_send()
+    readers = [m for m in smtp_server.inbox.messages if m.recipients == ["ann@example.org"]]
+    assert [str(m.message["Subject"]) for m in readers] == ["Executive Summary for November 2nd"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import text
 
 from digest import ledger
 from digest.edition.files import EXAMPLE_EDITION
@@ -25,7 +27,7 @@ from subscribers.csv_import import import_csv
 from subscribers.db import Database
 from subscribers.models import Status
 from subscribers.tokens import Signer
-from tests.helpers import Clock, add_subscribers, deliveries
+from tests.helpers import Clock, add_subscribers, deliveries, wait_for
 from tests.mailserver import SMTPServer, text_part
 
 SECRET = "send-tests-secret-0123456789"
@@ -335,3 +337,44 @@ def test_a_new_version_takes_over_the_old_versions_waiting_rows(
     with db.transaction() as session:
         assert ledger.counts(session, first.id)[DeliveryStatus.skipped] == 2
         assert [e.id for e in ledger.unfinished(session, paused=False)] == [second.id]
+
+
+def test_readers_added_by_two_processes_at_once_get_one_row_each(
+    db: Database, db_url: str, smtp_server: SMTPServer, tmp_path: Path
+) -> None:
+    """Two `--include-new` at once on PostgreSQL: the second waits, then adds nobody twice."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: the second waits for the first anyway")
+    settings = make_settings(tmp_path, db_url, smtp_server)
+    add_subscribers(db, tmp_path, ["ann@example.org"])
+    edition = freeze_source(db, settings, "2017-11-02").edition
+    add_subscribers(db, tmp_path, ["bo@example.org", "cy@example.org"])
+    added: dict[str, int] = {}
+    with db.sessions.begin() as first:
+        added["first"] = ledger.enqueue_newcomers(first, edition.id)  # not committed yet
+
+        def second() -> None:
+            with db.transaction() as session:
+                added["second"] = ledger.enqueue_newcomers(session, edition.id)
+
+        other = threading.Thread(target=second)
+        other.start()
+        wait_for(lambda: _waiting_for_a_lock(db) == 1, "the second insert to wait for the first")
+    other.join()
+    assert added == {"first": 2, "second": 0}
+    with db.transaction() as session:
+        assert ledger.newcomers(session, edition.id) == 0
+    assert Counter(row.subscriber_id for row in deliveries(db)) == {1: 1, 2: 1, 3: 1}
+    assert send(db, settings).sent == 3
+
+
+def _waiting_for_a_lock(db: Database) -> int:
+    with db.engine.connect() as connection:
+        return int(
+            connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                )
+            ).scalar_one()
+        )
