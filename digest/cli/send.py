@@ -18,8 +18,8 @@ from rich.table import Table
 
 from digest import ledger
 from digest.cli.options import ConfigOption, FormatOption, OutputFormat, console, write_report
-from digest.cli.retry_notice import RetryNotice
 from digest.cli.recipients import ask_before_freezing, joined_hint, newcomers
+from digest.cli.retry_notice import RetryNotice
 from digest.clock import utc_now
 from digest.database import open_database
 from digest.errors import EditionPausedError, SendPaused

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from digest.ledger import DeliveryStatus
-from digest.ledger import FrozenEdition
+from digest.ledger import DeliveryStatus, FrozenEdition
 from subscribers.db import Database
 from tests.helpers import add_subscribers, deliveries, run
 from tests.mailserver import SMTPServer, free_port
@@ -154,6 +153,8 @@ def test_a_resumed_send_checks_the_relay_first_and_a_wait_says_why_and_until_whe
     [line] = [line for line in err.splitlines() if line.startswith("waiting for retries")]
     assert "the next try at " in line and " UTC (in " in line
     assert "the last deferral: " in line and "451 4.7.1 Greylisted" in line
+
+
 def _editions(db: Database) -> list[tuple[str, int]]:
     with db.transaction() as session:
         rows = session.execute(select(FrozenEdition.date, FrozenEdition.version)).all()
