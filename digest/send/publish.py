@@ -65,7 +65,8 @@ def check_delivery(
         finally:
             transport.close()
     except TransportError as exc:
-        raise TransportError(f"{exc}; {then}", code=exc.code, permanent=exc.permanent) from exc
+        reason = str(exc).rstrip(".")
+        raise TransportError(f"{reason}; {then}", code=exc.code, permanent=exc.permanent) from exc
     return transport.description
 
 

@@ -143,7 +143,7 @@ def test_new_writes_a_skeleton_to_fill_in(
     code, out, _ = run(["new", "2017-11-03"], capsys)
     assert code == 0 and "wrote editions/2017-11-03.md" in out
     code, out, err = run(["check", "2017-11-03"], capsys)
-    assert code == 1 and "the edition has 3 problem(s)" in err
+    assert code == 1 and "the edition has 3 problems" in err
     assert err.count("from the `digest new` skeleton") == 3
     code, _, err = run(["new", "2017-11-03"], capsys)
     assert code == 1 and "already exists" in err

@@ -77,7 +77,7 @@ def test_check_refuses_sample_text_naming_each_line(
     path = only_the_dek_written(clean_env, capsys)
     code, out, err = run(["check", "2017-11-03", "--strict"], capsys)
     assert code == 1 and "OK" not in out
-    assert "error: the edition has 3 problem(s):" in err
+    assert "error: the edition has 3 problems:" in err
     for line in (7, 9, 10):
         assert f"editions/2017-11-03.md:{line}: sample text (" in err
     assert "never sent" in err
@@ -92,13 +92,13 @@ def test_check_refuses_sample_text_naming_each_line(
     text = text.replace("Name your sources and link them, ", "The union's statement is ")
     path.write_text(text)
     code, out, err = run(["check", "2017-11-03"], capsys)
-    assert code == 1 and "error: the edition has 1 problem(s):" in err
+    assert code == 1 and "error: the edition has 1 problem:" in err
     assert "editions/2017-11-03.md:10: sample link https://example.invalid/" in err
 
     # a skeleton an earlier version wrote is recognised by its sentences and link too
     path.write_text(OLD_SKELETON)
     code, _, err = run(["check", "editions/2017-11-03.md"], capsys)
-    assert code == 1 and "the edition has 3 problem(s):" in err and ":10: sample text" in err
+    assert code == 1 and "the edition has 3 problems:" in err and ":10: sample text" in err
 
     code, out, err = run(["preview", "2017-11-03", "--format", "text"], capsys)
     assert code == 0 and "Two or three short paragraphs" in out
