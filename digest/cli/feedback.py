@@ -96,8 +96,8 @@ def import_(
             progress=lambda r: bar.update(task, completed=r.seen + skipped.not_mail + skipped.own),
         )
     report.not_stored += source.unreadable
-    _summary(report)
     _skipped(skipped)
+    _summary(report)
     if report.not_stored:
         raise typer.Exit(1)
     if (report.seen or skipped.not_mail or skipped.own) and not (
@@ -111,12 +111,15 @@ def _skipped(skipped: Screened) -> None:
     out = console()
     if skipped.own:
         out.print(
-            f"{skipped.own:,} skipped as copies of our own outgoing mail "
+            f"{plural(skipped.own, 'copy', 'copies')} of our own outgoing mail skipped "
             "(sent by this publication, not readers' mail)",
             markup=False,
         )
     if skipped.not_mail:
-        out.print(f"{skipped.not_mail:,} skipped as not mail messages:", markup=False)
+        out.print(
+            f"{plural(skipped.not_mail, 'item', 'items')} skipped, not mail messages:",
+            markup=False,
+        )
     for origin, reason in skipped.reasons:
         out.print(f"  {origin}: {reason}", markup=False)
     if skipped.not_mail > len(skipped.reasons):

@@ -14,16 +14,17 @@ import typer
 from digest import ledger
 from digest.cli.options import console
 from digest.ledger import FrozenEdition
+from digest.words import plural
 from subscribers.db import Database
 
 
 def _readers(count: int) -> str:
-    return f"{count:,} reader" + ("" if count == 1 else "s")
+    return plural(count, "reader", "readers")
 
 
 def _confirm(question: str, declined: str) -> None:
     """Ask at the terminal; "no" ends the command with ``declined`` and exit status 1."""
-    if not typer.confirm(question, default=False):
+    if not typer.confirm(question, default=False, err=True):  # stdout may be a pipe
         console(stderr=True).print(declined, markup=False)
         raise typer.Exit(1)
 

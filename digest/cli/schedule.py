@@ -151,15 +151,15 @@ def _refuse_if_sent(db: Database, settings: Settings, day: date, sha256: str) ->
         if counts[s] and s is not DeliveryStatus.sent
     ]
     said = (
-        f"the edition {frozen.label} was already sent "
-        f"({frozen.frozen_at.astimezone(settings.schedule.zone):%Y-%m-%d %H:%M %Z}) to "
-        f"{sent:,} {'reader' if sent == 1 else 'readers'}"
+        f"the edition {frozen.label} was already sent (sending began "
+        f"{frozen.frozen_at.astimezone(settings.schedule.zone):%Y-%m-%d %H:%M %Z}) to "
+        f"{plural(sent, 'reader', 'readers')}"
         + (f" ({', '.join(others)})" if others else "")
         + "; a scheduled send would send nothing."
     )
     if joined:
         said += (
-            f" {joined:,} {'reader' if joined == 1 else 'readers'} joined since: "
+            f" {plural(joined, 'reader', 'readers')} joined since: "
             f"`digest send {iso} --include-new` sends it to them."
         )
     if sha256 != frozen.source_sha256:

@@ -128,7 +128,14 @@ def _deliver(
             f"`digest resume {edition.date.isoformat()}` lets it go on"
         )
     joined = 0 if created else newcomers(db, edition, include_new=include_new, ask=ask)
-    plan = plan_send(db, settings, edition, connections=connections, wait_for_retries=not no_wait)
+    plan = plan_send(
+        db,
+        settings,
+        edition,
+        connections=connections,
+        wait_for_retries=not no_wait,
+        probed=created,  # a new freeze has just probed the transport
+    )
     total = sum(plan.counts.values())
     if created:
         out.print(

@@ -156,7 +156,11 @@ def import_(
     out.print(
         f"{plural(report.rows, 'row', 'rows')}: {report.added:,} added, {report.updated:,} updated, "
         f"{report.unchanged:,} unchanged, {report.rejected:,} rejected"
-        + (f" ({report.duplicates:,} as duplicates)" if report.duplicates else "")
+        + (
+            f" ({plural(report.duplicates, 'as a duplicate', 'as duplicates')})"
+            if report.duplicates
+            else ""
+        )
     )
     for rejection in report.rejections:
         out.print(f"  row {rejection.row}: {rejection.reason}", markup=False)

@@ -34,14 +34,14 @@ Two or three short paragraphs: what happened, why it matters, what comes next.
 Name your sources and link them, [like this](https://example.invalid/your-source).
 """
 
-#: Phrases of the sample text, compared lower-case with line breaks and runs of spaces
-#: as one space (an editor may re-wrap the paragraph). They are also the sentences of
-#: the skeleton earlier versions wrote, so files written then are recognised too.
+#: The sample sentences, whole, compared lower-case with line breaks and runs of spaces as
+#: one space (an editor may re-wrap the paragraph). Whole sentences, so a story that
+#: happens to say "what happened, why it matters" is not taken for the sample. They are
+#: also the sentences of the skeleton earlier versions wrote, so those files are caught.
 SAMPLE_PHRASES = (
-    "a headline that says what happened",
-    "two or three short paragraphs",
-    "what happened, why it matters, what comes next",
-    "name your sources and link them",
+    "## a headline that says what happened",
+    "two or three short paragraphs: what happened, why it matters, what comes next",
+    "name your sources and link them, [like this](",
 )
 
 #: Sample links of skeletons earlier versions wrote (their host was a real one).
@@ -77,7 +77,11 @@ def skeleton_problems(text: str, path: str | Path = "<edition>") -> list[Problem
         at = lower.find(phrase)
         while at != -1:
             number = bisect_right(starts, at)
-            found.setdefault(number, f"sample text ('{flat[at : at + len(phrase)]}…')")
+            line_end = (starts[number] if number < len(starts) else len(flat)) - 1
+            if not phrase.startswith("#") or at + len(phrase) == line_end:  # a whole heading
+                words = flat[at : at + len(phrase)].lstrip("# ").split()
+                quoted = " ".join(words[:5]).rstrip(":,")
+                found.setdefault(number, f"sample text ('{quoted}…')")
             at = lower.find(phrase, at + 1)
     for number, line in enumerate(lines, start=1):
         link = _sample_link(line)

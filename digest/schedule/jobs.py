@@ -77,7 +77,7 @@ def scheduled_send(edition: str, source: str, config: str | None = None) -> None
     try:
         with open_database(settings.database_url) as db:
             frozen = freeze_source(db, settings, source, probe=True)
-            _deliver(db, settings, frozen.edition.label, frozen.edition)
+            _deliver(db, settings, frozen.edition.label, frozen.edition, probed=frozen.created)
     except TransportError as exc:  # the relay is down, the outbox unwritable: no traceback
         log.error("scheduled send of %s did not go out: %s", edition, exc)
         notify_editors(settings, f"the scheduled send of {edition} did not go out", str(exc))
@@ -124,7 +124,7 @@ def daily_send(config: str | None = None) -> None:
                     f"the edition of {day.isoformat()} went out with problems",
                     "\n".join(assembled.problems),
                 )
-            _deliver(db, settings, frozen.edition.label, frozen.edition)
+            _deliver(db, settings, frozen.edition.label, frozen.edition, probed=frozen.created)
     except TransportError as exc:  # the relay is down, the outbox unwritable: no traceback
         log.error("edition of %s did not go out: %s", day, exc)
         notify_editors(settings, f"the edition of {day.isoformat()} did not go out", str(exc))
@@ -190,13 +190,15 @@ def resume_sends(config: str | None = None) -> None:
                 log.error("could not resume %s: %s", edition.label, exc)
 
 
-def _deliver(db: Database, settings: Settings, label: str, edition: FrozenEdition) -> None:
-    plan = plan_send(db, settings, edition)
+def _deliver(
+    db: Database, settings: Settings, label: str, edition: FrozenEdition, *, probed: bool = False
+) -> None:
+    plan = plan_send(db, settings, edition, probed=probed)
     if plan.open_rows == 0:
         with db.transaction() as session:
             joined = ledger.newcomers(session, edition.id)
         since = (
-            f"; {joined} {'reader' if joined == 1 else 'readers'} joined since: "
+            f"; {plural(joined, 'reader', 'readers')} joined since: "
             f"`digest send {edition.date.isoformat()} --include-new` sends it to them"
         )
         log.info(

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from digest import ledger
 from digest.assemble import queue as reads
 from digest.assemble.day import Assembled, assemble_source
+from digest.edition.files import resolve_source
 from digest.edition.model import Edition
 from digest.edition.parse import parse_date
 from digest.errors import NoRecipientsError, SourceNotFoundError, TransportError
@@ -71,7 +72,7 @@ def check_delivery(
 
 
 def _not_frozen(day: object) -> str:
-    return f"nothing was frozen or sent; once delivery_url works, `digest send {day}` sends it"
+    return f"nothing was frozen or sent; once that is fixed, `digest send {day}` sends it"
 
 
 def freeze_source(
@@ -108,6 +109,7 @@ def freeze_source(
                 changed = current != existing.source_sha256
             return Frozen(existing, False, changed)
     if day is not None:  # before the feeds are fetched: nobody to send to is said at once
+        resolve_source(source, settings.editions_dir)  # but "not found" comes first
         _readers_for_new_send(db, day, new_version)
     if probe:
         check_delivery(settings, _not_frozen(day or source))
@@ -215,7 +217,11 @@ def plan_send(
     connections: int | None = None,
     wait_for_retries: bool = True,
     transport_factory: Callable[[], Transport] | None = None,
+    probed: bool = False,
 ) -> SendPlan:
+    """A sender for ``frozen``'s open rows. The transport is probed first (a dead relay stops
+    it at once, before any wait for retries) unless the caller has just done so (``probed``).
+    """
     delivery = settings.delivery
     if connections is not None:
         delivery = delivery.model_copy(update={"connections": connections})
@@ -227,10 +233,10 @@ def plan_send(
     with db.transaction() as session:
         counts = ledger.counts(session, frozen.id)
     open_rows = sum(counts[status] for status in ledger.OPEN)
-    if open_rows:  # before waiting on retries too: a dead relay stops it now, saying why
+    if open_rows and not probed:  # before waiting on retries too: a dead relay stops it now
         description = check_delivery(
             settings,
-            f"nothing was sent this time; once delivery_url works, `digest send "
+            f"nothing was sent this time; once that is fixed, `digest send "
             f"{frozen.date.isoformat()}` resumes",
             transport_factory,
         )

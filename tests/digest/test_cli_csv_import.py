@@ -32,7 +32,7 @@ def test_the_report_names_the_encoding_and_the_duplicates(
     )
     assert code == 0
     assert "read as Windows-1252 (detected)" in out
-    assert "2 rows: 1 added, 0 updated, 0 unchanged, 1 rejected (1 as duplicates)" in out
+    assert "2 rows: 1 added, 0 updated, 0 unchanged, 1 rejected (1 as a duplicate)" in out
     assert "row 3: 'RENEE@example.com' is a duplicate" in out
     with (here / "rejects.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))

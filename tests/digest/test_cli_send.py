@@ -176,6 +176,8 @@ def test_a_send_to_nobody_freezes_nothing_and_the_next_send_reaches_new_readers(
     assert _editions(db) == [] and deliveries(db) == []
     code, _, err = run(["send", "2017-11-02", "--new-version"], capsys)
     assert code == 1 and "would reach nobody" in err and _editions(db) == []
+    code, _, err = run(["send", "2017-12-25"], capsys)  # no file: that is said first
+    assert code == 1 and "not found" in err and "would reach nobody" not in err
     add_subscribers(db, desk, ["ann@example.org", "bo@example.org"])
     code, out, _ = run(["send", "2017-11-02"], capsys)
     assert code == 0 and "froze the edition 2017-11-02: 2 deliveries queued" in out
@@ -221,7 +223,7 @@ def test_without_a_terminal_the_send_goes_without_asking(
     assert not sys.stdin.isatty()
     add_subscribers(db, desk, ["ann@example.org"])
     code, out, _ = run(["send", "2017-11-02"], capsys)
-    assert code == 0 and "froze the edition 2017-11-02: 1 deliveries queued" in out
+    assert code == 0 and "froze the edition 2017-11-02: 1 delivery queued" in out
     assert "Send the edition" not in out and len(smtp_server.inbox.messages) == 1
     add_subscribers(db, desk, ["bo@example.org"])
     code, out, _ = run(["send", "2017-11-02", "--include-new", "-y"], capsys)

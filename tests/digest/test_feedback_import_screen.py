@@ -51,7 +51,7 @@ def test_files_that_are_no_mail_are_skipped_with_the_reason(
     code, out, _ = run(["feedback", "import", str(saved)], capsys)
     assert code == 0
     assert "1 stored" in out
-    assert "4 skipped as not mail messages:" in out
+    assert "4 items skipped, not mail messages:" in out
     assert f"{saved / '1-empty.eml'}: empty file" in out
     assert f"{saved / '2-random.eml'}: binary data, not a mail message" in out
     assert f"{saved / '3-note.eml'}: not a mail message: it does not begin with header" in out
@@ -68,7 +68,7 @@ def test_a_file_that_is_no_mail_files_nothing_and_fails(
     path.write_bytes(content)
     code, out, err = run(["feedback", "import", str(path)], capsys)
     assert code == 1
-    assert "1 skipped as not mail messages:" in out
+    assert "1 item skipped, not mail messages:" in out
     assert f"nothing was filed from {path}" in err
     assert desk.rows() == []
 
@@ -100,7 +100,7 @@ def test_our_own_outgoing_mail_is_skipped_and_counted(
     code, out, _ = run(["feedback", "import", str(desk.tmp / "outbox")], capsys)
     assert code == 0
     assert "2 stored" in out
-    assert "11 skipped as copies of our own outgoing mail" in out
+    assert "11 copies of our own outgoing mail skipped" in out
     assert sorted(row.subject or "" for row in desk.rows()) == [
         "A note from the sending address",
         "Re: Executive Summary for November 2nd",
@@ -112,6 +112,6 @@ def test_an_outbox_of_our_own_mail_only_files_nothing_and_fails(
 ) -> None:
     code, out, err = run(["feedback", "import", str(desk.tmp / "outbox")], capsys)
     assert code == 1
-    assert f"{len(READERS)} skipped as copies of our own outgoing mail" in out
+    assert f"{len(READERS)} copies of our own outgoing mail skipped" in out
     assert "nothing was filed" in err
     assert desk.rows() == []

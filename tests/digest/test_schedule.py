@@ -324,7 +324,10 @@ def test_scheduling_an_edition_already_sent_is_refused_with_what_to_do(
         assert run(["send", "2017-11-02"], capsys)[0] == 0
         code, _, err = run(["schedule", "2017-11-02", "--at", "2017-11-02 07:00"], capsys)
         assert code == 1
-        assert "the edition 2017-11-02 was already sent (2017-11-01 12:00 GMT) to 2 readers" in err
+        assert (
+            "the edition 2017-11-02 was already sent (sending began 2017-11-01 12:00 GMT) to 2 readers"
+            in err
+        )
         assert "a scheduled send would send nothing" in err
         assert "`digest send 2017-11-02 --new-version`" in err and "--include-new" not in err
         add_subscribers(db, newsroom, ["cy@example.org"])

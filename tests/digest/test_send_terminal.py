@@ -19,21 +19,22 @@ QUESTION = "[y/N]:"
 
 
 def _at_terminal(args: list[str], folder: Path, answer: str | None = None) -> tuple[int, str, str]:
-    """Run `digest ARGS` with a pseudo-terminal for stdin and stdout; type ``answer`` when
-    asked. Returns the exit status, what the terminal showed and stderr."""
+    """Run `digest ARGS` as `digest ARGS | tee FILE` would: stdin and stderr a pseudo-terminal,
+    stdout a file; type ``answer`` when asked. Returns the exit status, what the terminal
+    showed (the question, errors) and stdout."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
         "COLUMNS": "200",
     }
-    errors = folder / "stderr.txt"
+    output = folder / "stdout.txt"
     controller, terminal = os.openpty()
-    with errors.open("w") as stderr:
+    with output.open("w") as stdout:
         process = subprocess.Popen(
             [str(DIGEST), *args],
             stdin=terminal,
-            stdout=terminal,
-            stderr=stderr,
+            stdout=stdout,
+            stderr=terminal,
             cwd=folder,
             env=env,
         )
@@ -59,7 +60,7 @@ def _at_terminal(args: list[str], folder: Path, answer: str | None = None) -> tu
     finally:
         os.close(controller)
     code = process.wait(timeout=120)
-    return code, shown.decode(errors="replace").replace("\r\n", "\n"), errors.read_text()
+    return code, shown.decode(errors="replace").replace("\r\n", "\n"), output.read_text()
 
 
 def _frozen(db: Database) -> int:
@@ -73,30 +74,31 @@ def test_at_a_terminal_the_send_asks_first_and_no_freezes_nothing(
     """ "n": nothing frozen, exit 1; "y": sent; resuming asks nothing; --include-new asks."""
     assert DIGEST.exists(), f"the digest command is not installed next to {sys.executable}"
     add_subscribers(db, desk, ["ann@example.org", "bo@example.org"])
-    code, shown, err = _at_terminal(["send", "2017-11-02"], desk, answer="n")
+    code, shown, out = _at_terminal(["send", "2017-11-02"], desk, answer="n")
     assert "Send the edition of 2017-11-02 to 2 readers now? [y/N]:" in shown
-    assert code == 1 and "not sent; nothing was frozen" in err
+    assert code == 1 and "not sent; nothing was frozen" in shown
     assert _frozen(db) == 0 and deliveries(db) == [] and smtp_server.inbox.messages == []
 
-    code, shown, err = _at_terminal(["send", "2017-11-02"], desk, answer="y")
-    assert code == 0, err
+    code, shown, out = _at_terminal(["send", "2017-11-02"], desk, answer="y")
+    assert code == 0, shown
     assert "Send the edition of 2017-11-02 to 2 readers now? [y/N]:" in shown
-    assert "froze the edition 2017-11-02: 2 deliveries queued" in shown
+    assert "froze the edition 2017-11-02: 2 deliveries queued" in out
+    assert QUESTION not in out  # the question is on the terminal, not in the piped output
     assert sorted(r for m in smtp_server.inbox.messages for r in m.recipients) == [
         "ann@example.org",
         "bo@example.org",
     ]
 
-    code, shown, err = _at_terminal(["send", "2017-11-02"], desk)  # resuming: no question
-    assert code == 0 and QUESTION not in shown and "nothing left to send: 2 sent" in shown
+    code, shown, out = _at_terminal(["send", "2017-11-02"], desk)  # resuming: no question
+    assert code == 0 and QUESTION not in shown and "nothing left to send: 2 sent" in out
 
     add_subscribers(db, desk, ["cy@example.org"])
-    code, shown, err = _at_terminal(["send", "2017-11-02", "--include-new"], desk, answer="n")
+    code, shown, out = _at_terminal(["send", "2017-11-02", "--include-new"], desk, answer="n")
     assert "to the 1 reader who joined since it was frozen? [y/N]:" in shown
-    assert code == 1 and "not sent; nobody was added" in err and len(deliveries(db)) == 2
-    code, shown, err = _at_terminal(["send", "2017-11-02", "--include-new"], desk, answer="y")
-    assert code == 0 and "added 1 reader who joined since it was frozen" in shown
+    assert code == 1 and "not sent; nobody was added" in shown and len(deliveries(db)) == 2
+    code, shown, out = _at_terminal(["send", "2017-11-02", "--include-new"], desk, answer="y")
+    assert code == 0 and "added 1 reader who joined since it was frozen" in out
     assert [m.recipients for m in smtp_server.inbox.messages][-1] == ["cy@example.org"]
-    code, shown, err = _at_terminal(["send", "2017-11-02", "--include-new", "--yes"], desk)
-    assert code == 0 and QUESTION not in shown and "nobody joined since" in shown
+    code, shown, out = _at_terminal(["send", "2017-11-02", "--include-new", "--yes"], desk)
+    assert code == 0 and QUESTION not in shown and "nobody joined since" in out
     assert len(smtp_server.inbox.messages) == 3
