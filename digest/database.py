@@ -21,15 +21,16 @@ import sys
 import tempfile
 from contextlib import suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.script import ScriptDirectory
-from filelock import FileLock, Timeout
 from sqlalchemy import Connection, Engine, text
 
 from subscribers import db as _db
 from subscribers.db import Database
 from subscribers.errors import DatabaseError
+
+if TYPE_CHECKING:  # Alembic and filelock load when they are used, not on every open
+    from filelock import FileLock
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _TRIES = 3  # attempts of one DatabaseLock.acquire on SQLite (none of them waits)
@@ -72,6 +73,8 @@ class DatabaseLock:
         self._file: FileLock | None = None
         self._holder: Connection | None = None
         if db.is_sqlite:
+            from filelock import FileLock
+
             database = Path(db.engine.url.database or "digest.db").resolve()
             self._file = FileLock(f"{database}.{name}.lock")
 
@@ -84,6 +87,8 @@ class DatabaseLock:
         if self.held:
             return True
         if self._file is not None:
+            from filelock import Timeout
+
             for _ in range(_TRIES):  # a miss may be a file its holder removed as we opened it
                 try:
                     self._file.acquire(timeout=0)
@@ -147,6 +152,9 @@ def new_revision(message: str, url: str | None = None, migrations: Path = MIGRAT
     with a throw-away SQLite one. Read what it wrote before committing: autogenerate
     sees a rename as a drop and an add, and writes no data migration.
     """
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
     with tempfile.TemporaryDirectory() as scratch:
         database = _db.open_database(
             url or f"sqlite:///{Path(scratch) / 'head.db'}", migrations=migrations

@@ -16,6 +16,8 @@ from sqlalchemy import JSON, DateTime, Dialect, Enum, ForeignKey, Index, String,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from subscribers.states import Status as Status
+
 
 class Base(DeclarativeBase):
     pass
@@ -43,14 +45,6 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Status(enum.StrEnum):
-    pending = "pending"
-    active = "active"
-    unsubscribed = "unsubscribed"
-    bounced = "bounced"
-    complained = "complained"
 
 
 #: States only a fresh confirmed opt-in by the person may leave.

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import sys
-import webbrowser
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from digest.assemble.day import Assembled, assemble_source
-from digest.cli.demo import send_demo
 from digest.cli.feedback import app as feedback_app
 from digest.cli.helptext import VersionOption, command
 from digest.cli.init import init
@@ -24,9 +17,7 @@ from digest.cli.options import (
     ConfigOption,
     FormatOption,
     OutputFormat,
-    VisibleFormatter,
     console,
-    for_screen,
     shown,
     write_report,
 )
@@ -36,15 +27,18 @@ from digest.cli.schedule import app as schedule_app
 from digest.cli.schedule import approve as approve_edition
 from digest.cli.send import register as register_send_commands
 from digest.cli.subscribers import app as subscribers_app
-from digest.database import open_database
-from digest.edition.files import EXAMPLE_EDITION, write_atomic
-from digest.edition.parse import load_edition
 from digest.errors import DigestError, EditionError
-from digest.render.check import CheckReport, edition_warnings
-from digest.render.renderer import Renderer, personalise, preview_values, render_edition
-from digest.settings import Settings, load_settings
 from digest.words import plural
 from subscribers.errors import AudienceError
+
+if TYPE_CHECKING:  # a command imports what it runs on when it runs: `digest --help` stays quick
+    from rich.console import Console
+    from rich.text import Text
+
+    from digest.assemble.day import Assembled
+    from digest.render.check import CheckReport
+    from digest.render.renderer import Renderer
+    from digest.settings import Settings
 
 app = typer.Typer(
     name="digest",
@@ -98,6 +92,8 @@ AllowLarge = Annotated[
 
 
 def _renderer(settings: Settings) -> Renderer:
+    from digest.render.renderer import Renderer
+
     return Renderer.from_settings(settings)
 
 
@@ -120,6 +116,13 @@ def preview(
     config: ConfigOption = None,
 ) -> None:
     """Render an edition as one reader will see it (queued and feed reads included)."""
+    import webbrowser
+
+    from digest.cli.options import for_screen
+    from digest.edition.files import write_atomic
+    from digest.render.renderer import personalise, preview_values, render_edition
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     assembled = _assembled(settings, source)
     edition = assembled.for_preview()
@@ -154,6 +157,10 @@ def check(
     config: ConfigOption = None,
 ) -> None:
     """Validate an edition and report its size, words, reading time, reads and warnings."""
+    from digest.render.check import CheckReport, edition_warnings
+    from digest.render.renderer import render_edition
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     assembled = _assembled(settings, source)
     edition = assembled.require()
@@ -176,11 +183,19 @@ def check(
 
 def _assembled(settings: Settings, source: str) -> Assembled:
     """The edition SOURCE names as it would go out now: the one every command shows."""
+    from datetime import UTC, datetime
+
+    from digest.assemble.day import assemble_source
+    from digest.database import open_database
+
     with open_database(settings.database_url) as db:
         return assemble_source(db, settings, source, datetime.now(UTC))
 
 
 def _print_report(report: CheckReport) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     figures = report.as_dict()
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
@@ -217,6 +232,14 @@ def demo(
     config: ConfigOption = None,
 ) -> None:
     """Render the shipped example edition and say where to open it."""
+    from rich.text import Text
+
+    from digest.cli.demo import send_demo
+    from digest.edition.files import EXAMPLE_EDITION, write_atomic
+    from digest.edition.parse import load_edition
+    from digest.render.renderer import personalise, preview_values, render_edition
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     folder = out or settings.demo_dir
     edition = load_edition(EXAMPLE_EDITION)
@@ -262,6 +285,7 @@ def serve(
     config: ConfigOption = None,
 ) -> None:
     """Serve the public pages: sign-up, confirm and unsubscribe links."""
+    from digest.settings import load_settings
     from digest.web.server import serve as run_server
 
     settings = load_settings(config)
@@ -291,7 +315,9 @@ def run_service(
     import signal
     import threading
 
+    from digest.cli.options import VisibleFormatter
     from digest.schedule.service import run_scheduler
+    from digest.settings import load_settings
 
     settings = load_settings(config)
     handler = logging.StreamHandler()
@@ -335,4 +361,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _error(message: str) -> Text:
+    from rich.text import Text
+
     return Text.assemble(("error:", "bold red"), " ", shown(message))

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
 from digest.cli.options import (
     ConfigOption,
@@ -23,23 +19,16 @@ from digest.cli.options import (
     write_csv,
     write_rows,
 )
-from digest.clock import utc_now
-from digest.database import open_database
-from digest.edition.files import atomic_output
 from digest.errors import DigestError
-from digest.feedback.classify import Mailboxes
-from digest.feedback.imap import Fetcher
-from digest.feedback.kinds import Kind, counted
-from digest.feedback.listen import start_listener
-from digest.feedback.query import FIELDS, Filter, list_feedback, show
-from digest.feedback.screen import Screen, Screened
-from digest.feedback.sources import FileSource
-from digest.feedback.store import Filer, FilingReport
-from digest.settings import load_settings
+from digest.feedback.kinds import Kind
 from digest.words import plural
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # each command imports what it runs on when it runs (`--help` stays quick)
     from _typeshed import SupportsWrite
+    from rich.progress import Progress
+
+    from digest.feedback.screen import Screened
+    from digest.feedback.store import FilingReport
 
 app = typer.Typer(
     help="Readers' replies, suggestions, bounces and complaints, filed by edition.",
@@ -48,6 +37,8 @@ app = typer.Typer(
 
 
 def _summary(report: FilingReport) -> None:
+    from digest.feedback.kinds import counted
+
     out = console()
     kinds = counted(report.kinds)
     out.print(
@@ -68,6 +59,8 @@ def _summary(report: FilingReport) -> None:
 
 
 def _bar(total: int | None) -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     return Progress(
         TextColumn("filing"),
         BarColumn(),
@@ -84,6 +77,12 @@ def import_(
 ) -> None:
     """File messages from files, skipping what is no mail and our own outgoing copies;
     exits non-zero if some could not be stored, or nothing was filed."""
+    from digest.database import open_database
+    from digest.feedback.screen import Screen
+    from digest.feedback.sources import FileSource
+    from digest.feedback.store import Filer
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     source = FileSource(path)
     total = source.count()
@@ -134,6 +133,12 @@ def fetch(
     config: ConfigOption = None,
 ) -> None:
     """File what is new in the contact mailbox (IMAP); `digest run` does this every few minutes."""
+    from digest.clock import utc_now
+    from digest.database import open_database
+    from digest.feedback.imap import Fetcher
+    from digest.feedback.store import Filer
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     with open_database(settings.database_url) as db, _bar(None) as bar:
         fetcher = Fetcher(db, settings.feedback, Filer(db, settings), url)
@@ -164,6 +169,15 @@ def listen(
     config: ConfigOption = None,
 ) -> None:
     """Receive readers' mail by SMTP (for an MX or forwarding rule pointed here)."""
+    import signal
+    import threading
+
+    from digest.database import open_database
+    from digest.feedback.classify import Mailboxes
+    from digest.feedback.listen import start_listener
+    from digest.feedback.store import Filer
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     feedback = settings.feedback
     mailboxes = Mailboxes.from_settings(settings)
@@ -219,6 +233,10 @@ def list_(
     config: ConfigOption = None,
 ) -> None:
     """Filed messages, newest first; auto replies only with --all or --kind auto_reply."""
+    from digest.database import open_database
+    from digest.feedback.query import FIELDS, Filter, list_feedback
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     since_day = _day(since, "--since")
     wanted = Filter(
@@ -235,6 +253,8 @@ def list_(
 
 
 def _table(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
     out = console()
     if not rows:
         out.print("nothing filed matches")
@@ -255,6 +275,8 @@ def _table(rows: list[dict[str, Any]]) -> None:
 
 
 def _write_csv(handle: SupportsWrite[str], rows: list[dict[str, Any]]) -> int:
+    from digest.feedback.query import FIELDS
+
     return write_csv(rows, FIELDS, handle)
 
 
@@ -266,6 +288,10 @@ def show_(
     config: ConfigOption = None,
 ) -> None:
     """One message: its headers and links, the reader's words, then the full text."""
+    from digest.database import open_database
+    from digest.feedback.query import show
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     with open_database(settings.database_url) as db, db.transaction() as session:
         found = show(session, feedback_id)
@@ -317,6 +343,11 @@ def export(
     config: ConfigOption = None,
 ) -> None:
     """Every filed message as CSV (auto replies included), newest first."""
+    from digest.database import open_database
+    from digest.edition.files import atomic_output
+    from digest.feedback.query import Filter, list_feedback
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     with open_database(settings.database_url) as db, db.transaction() as session:
         rows = list_feedback(session, Filter(include_auto=True))

@@ -15,16 +15,15 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import tomlkit
 import typer
-from pydantic import BaseModel, ValidationError
 
 from digest.cli.options import console
 from digest.errors import ConfigError
-from digest.send.secret import secret_from_file
-from digest.settings import DEFAULT_CONFIG_FILE, Publication, WebSettings, load_settings
+
+if TYPE_CHECKING:  # pydantic and the settings load when `digest init` runs, not for `--help`
+    from pydantic import BaseModel
 
 #: The editions folder and the secret key file the file below names, made beside it.
 EDITIONS_DIR = Path("editions")
@@ -86,20 +85,27 @@ public_url = {public_url}
 
 @dataclass(frozen=True)
 class Question:
-    """One value ``digest init`` asks for: its key, its prompt and the model that checks it."""
+    """One value ``digest init`` asks for: its key, its prompt and the settings table
+    (``publication`` or ``web``) whose model checks it."""
 
     key: str
     prompt: str
-    model: type[BaseModel]
+    table: str
+
+    @property
+    def model(self) -> type[BaseModel]:
+        from digest.settings import Publication, WebSettings
+
+        return WebSettings if self.table == "web" else Publication
 
 
 QUESTIONS = (
-    Question("name", "Publication name", Publication),
-    Question("site_url", "Publication website (https://…)", Publication),
-    Question("postal_address", "Postal address (in every email's footer)", Publication),
-    Question("contact_email", "Contact address (Reply-To, story suggestions)", Publication),
-    Question("sender_email", "Sender address (From:)", Publication),
-    Question("public_url", "Public URL of `digest serve` (base of every link)", WebSettings),
+    Question("name", "Publication name", "publication"),
+    Question("site_url", "Publication website (https://…)", "publication"),
+    Question("postal_address", "Postal address (in every email's footer)", "publication"),
+    Question("contact_email", "Contact address (Reply-To, story suggestions)", "publication"),
+    Question("sender_email", "Sender address (From:)", "publication"),
+    Question("public_url", "Public URL of `digest serve` (base of every link)", "web"),
 )
 
 
@@ -109,6 +115,8 @@ def _default(question: Question) -> str:
 
 def checked(question: Question, value: str) -> str:
     """``value`` if the setting accepts it; ``typer.BadParameter`` (asked again) if not."""
+    from pydantic import ValidationError
+
     value = value.strip()
     try:
         question.model.model_validate({question.key: value})
@@ -133,12 +141,16 @@ def _answer(question: Question, given: str | None, ask: bool) -> str:
 
 def settings_text(answers: dict[str, str]) -> str:
     """The commented ``digest.toml`` with ``answers`` filled in as TOML strings."""
+    import tomlkit
+
     values = {key: tomlkit.item(value).as_string() for key, value in answers.items()}
     return TEMPLATE.format(**values)
 
 
 def _validate(folder: Path, text: str) -> None:
     """Load ``text`` with the settings loader, from a file beside where it will go."""
+    from digest.settings import load_settings
+
     fd, name = tempfile.mkstemp(dir=folder, prefix=".digest.", suffix=".toml")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -171,6 +183,9 @@ def init(
     ] = None,
 ) -> None:
     """Write a commented digest.toml, the editions folder and the secret key (asks on a terminal)."""
+    from digest.send.secret import secret_from_file
+    from digest.settings import DEFAULT_CONFIG_FILE
+
     path = folder / DEFAULT_CONFIG_FILE
     if path.exists():
         raise ConfigError(

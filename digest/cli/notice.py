@@ -22,7 +22,6 @@ from typing import Any
 import typer
 
 from digest.cli.options import console
-from digest.settings import DEFAULT_CONFIG_FILE, Settings
 
 #: Commands that write (a database, a file, the editions folder) or send mail.
 WRITING = frozenset(
@@ -109,6 +108,8 @@ def _announcing(callback: Callable[..., Any]) -> Callable[..., Any]:
 
 def settings_line(config: Path | None) -> str | None:
     """What the notice says, or ``None`` when a named file is missing (loading says so)."""
+    from digest.settings import DEFAULT_CONFIG_FILE  # pydantic: only once a writer runs
+
     variables = environment_settings()
     extra = f" and {', '.join(variables)}" if variables else ""
     if config is not None:
@@ -125,6 +126,8 @@ def settings_line(config: Path | None) -> str | None:
 
 def environment_settings() -> list[str]:
     """The DIGEST_* variables that set a setting (names only: values may be passwords)."""
+    from digest.settings import Settings
+
     fields = {f"DIGEST_{name.upper()}" for name in Settings.model_fields}
     return sorted(name for name in os.environ if name.upper().split("__")[0] in fields)
 

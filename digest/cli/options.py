@@ -28,8 +28,6 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from subscribers.csv_export import safe_cell
-
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
 
@@ -158,6 +156,8 @@ def write_csv(
     Cells a spreadsheet would run as a formula are made text, unless ``verbatim``:
     values a script matches exactly (email addresses) are written as stored.
     """
+    from subscribers.csv_export import safe_cell  # imports SQLAlchemy: only when writing CSV
+
     writer = csv.writer(handle or for_screen(sys.stdout))
     writer.writerow(columns)
     for row in rows:

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 import typer
-from rich.table import Table
 
-from digest.assemble import queue as reads_store
-from digest.assemble.day import assemble, edition_path, gather
-from digest.assemble.feeds import page_title
 from digest.cli.options import ConfigOption, FormatOption, OutputFormat, console, write_rows
-from digest.clock import today, utc_now
-from digest.database import open_database
-from digest.edition.files import write_atomic
-from digest.edition.model import Read, default_title
-from digest.edition.parse import parse_date
-from digest.edition.skeleton import SKELETON
 from digest.errors import DigestError, ReadError
-from digest.settings import Settings, load_settings
 from digest.words import plural
+
+if TYPE_CHECKING:  # each command imports what it runs on when it runs (`--help` stays quick)
+    from digest.settings import Settings
 
 app = typer.Typer(help="Recommended reads for the next edition.", no_args_is_help=True)
 
@@ -37,6 +29,13 @@ def add(
     config: ConfigOption = None,
 ) -> None:
     """Queue a read for the next edition (the page's title is fetched when not given)."""
+    from digest.assemble import queue as reads_store
+    from digest.assemble.feeds import page_title
+    from digest.clock import utc_now
+    from digest.database import open_database
+    from digest.edition.model import Read
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -66,6 +65,13 @@ def list_(
     config: ConfigOption = None,
 ) -> None:
     """Show the reads the next edition will carry (queued, from feeds, deduplicated, capped)."""
+    from rich.table import Table
+
+    from digest.assemble.day import assemble, edition_path, gather
+    from digest.clock import utc_now
+    from digest.database import open_database
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     when = _day(day, settings)
     now = utc_now()
@@ -98,6 +104,9 @@ def list_(
 
 
 def _day(value: str | None, settings: Settings) -> date:
+    from digest.clock import today
+    from digest.edition.dates import parse_date
+
     if value is None:
         return today(settings.schedule.zone)
     parsed = parse_date(value)
@@ -113,6 +122,12 @@ def new(
     config: ConfigOption = None,
 ) -> None:
     """Write a skeleton edition file to fill in, and say where it is."""
+    from digest.assemble.day import edition_path
+    from digest.edition.files import write_atomic
+    from digest.edition.model import default_title
+    from digest.edition.skeleton import SKELETON
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     when = _day(day, settings)
     path = edition_path(settings, when)

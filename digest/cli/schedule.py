@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import getpass
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 from typer.core import TyperGroup
 
-from digest import ledger
-from digest.assemble.day import assemble_source
 from digest.cli.options import ConfigOption, FormatOption, OutputFormat, console, write_rows
-from digest.database import open_database
-from digest.edition.parse import parse_date
 from digest.errors import DigestError, ScheduleError
-from digest.ledger import DeliveryStatus
-from digest.render.renderer import Renderer, render_edition
-from digest.schedule.scheduler import add_send, cancel, job_store, list_jobs, move, parse_at
-from digest.settings import Settings, load_settings
 from digest.words import plural
-from subscribers.db import Database
+
+if TYPE_CHECKING:  # each command imports what it runs on when it runs (`--help` stays quick)
+    from digest.settings import Settings
+    from subscribers.db import Database
 
 AtOption = Annotated[
     str,
@@ -63,6 +56,12 @@ def add(
     config: ConfigOption = None,
 ) -> None:
     """Schedule SOURCE to be sent at a time (checked now, and again when it fires)."""
+    from digest.assemble.day import assemble_source
+    from digest.database import open_database
+    from digest.render.renderer import Renderer, render_edition
+    from digest.schedule.scheduler import add_send, job_store, parse_at
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     when = parse_at(at, settings.schedule.zone, datetime.now(UTC))
     with open_database(settings.database_url) as db:
@@ -87,6 +86,12 @@ def list_(
     config: ConfigOption = None,
 ) -> None:
     """Every scheduled job: id, what, next run time, state."""
+    from rich.table import Table
+
+    from digest.database import open_database
+    from digest.schedule.scheduler import job_store, list_jobs
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     with open_database(settings.database_url) as db, job_store(db, settings) as jobs:
         found = list_jobs(jobs)
@@ -113,6 +118,10 @@ def cancel_(
     config: ConfigOption = None,
 ) -> None:
     """Cancel a scheduled send."""
+    from digest.database import open_database
+    from digest.schedule.scheduler import cancel, job_store
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     with open_database(settings.database_url) as db, job_store(db, settings) as jobs:
         cancel(jobs, job_id)
@@ -126,6 +135,10 @@ def move_(
     config: ConfigOption = None,
 ) -> None:
     """Move a scheduled send to another time."""
+    from digest.database import open_database
+    from digest.schedule.scheduler import job_store, move, parse_at
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     when = parse_at(at, settings.schedule.zone, datetime.now(UTC))
     with open_database(settings.database_url) as db, job_store(db, settings) as jobs:
@@ -136,6 +149,9 @@ def move_(
 
 def _refuse_if_sent(db: Database, settings: Settings, day: date, sha256: str) -> None:
     """An edition frozen with nothing left to send: a scheduled send would do nothing."""
+    from digest import ledger
+    from digest.ledger import DeliveryStatus
+
     with db.transaction() as session:
         frozen = ledger.latest(session, day)
         if frozen is None:
@@ -183,6 +199,13 @@ def approve(
     config: ConfigOption = None,
 ) -> None:
     """Approve the day's edition (schedule.policy = "approval") so it goes out on time."""
+    import getpass
+
+    from digest import ledger
+    from digest.database import open_database
+    from digest.edition.dates import parse_date
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     when = parse_date(day)
     if when is None:

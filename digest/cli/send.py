@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
-from digest import ledger
-from digest.cli.options import ConfigOption, FormatOption, OutputFormat, console, write_report
-from digest.cli.recipients import ask_before_freezing, joined_hint, newcomers
-from digest.cli.retry_notice import RetryNotice
-from digest.clock import utc_now
-from digest.database import open_database
-from digest.errors import EditionPausedError, SendPaused
-from digest.feedback.query import counts_for_edition
-from digest.ledger import DeliveryStatus, FrozenEdition
-from digest.send.publish import freeze_source, frozen_for, plan_send, send_test
-from digest.send.sender import SendResult, Tally
-from digest.settings import Settings, load_settings
+from digest.cli.options import ConfigOption, console
 from digest.words import plural, them
-from subscribers.addresses import parse_address
-from subscribers.db import Database
+
+if TYPE_CHECKING:  # each command imports what it runs on when it runs (`--help` stays quick)
+    from digest.ledger import DeliveryStatus, FrozenEdition
+    from digest.send.sender import SendResult
+    from digest.settings import Settings
+    from subscribers.db import Database
 
 SourceArgument = Annotated[
     str, typer.Argument(help="An edition file, or a date (YYYY-MM-DD) in the editions folder.")
@@ -76,6 +60,12 @@ def send(
     config: ConfigOption = None,
 ) -> None:
     """Send an edition to every active subscriber; run again to resume."""
+    from digest.cli.recipients import ask_before_freezing
+    from digest.database import open_database
+    from digest.send.publish import freeze_source, send_test
+    from digest.settings import load_settings
+    from subscribers.addresses import parse_address
+
     settings = load_settings(config)
     ask = not yes and sys.stdin.isatty()  # a person at a terminal is asked; scripts are not
     if to is not None:
@@ -121,6 +111,21 @@ def _deliver(
     include_new: bool = False,
     ask: bool = False,
 ) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from digest.cli.recipients import joined_hint, newcomers
+    from digest.cli.retry_notice import RetryNotice
+    from digest.errors import EditionPausedError
+    from digest.ledger import DeliveryStatus
+    from digest.send.publish import plan_send
+    from digest.send.sender import Tally
+
     out, err = console(), console(stderr=True)
     if edition.paused_at is not None:
         raise EditionPausedError(
@@ -180,6 +185,10 @@ def _deliver(
 
 
 def _report(db: Database, edition: FrozenEdition, result: SendResult, transport: str) -> None:
+    from digest import ledger
+    from digest.errors import SendPaused
+    from digest.ledger import DeliveryStatus
+
     out = console()
     with db.transaction() as session:
         counts = ledger.counts(session, edition.id)
@@ -213,84 +222,19 @@ def _report(db: Database, edition: FrozenEdition, result: SendResult, transport:
 
 
 def _summary(counts: dict[DeliveryStatus, int]) -> str:
+    from digest.ledger import DeliveryStatus
+
     parts = [f"{counts[s]:,} {s.value}" for s in DeliveryStatus if counts[s]]
     return ": " + ", ".join(parts) if parts else ""
 
 
-def status(
-    source: SourceArgument,
-    fmt: FormatOption = OutputFormat.table,
-    config: ConfigOption = None,
-) -> None:
-    """Counts by state, failures with reasons, and the time left while sending."""
-    settings = load_settings(config)
-    with open_database(settings.database_url) as db:
-        edition = frozen_for(db, source)
-        now = utc_now()
-        with db.transaction() as session:
-            counts = ledger.counts(session, edition.id)
-            failures = ledger.failures(session, edition.id)
-            recent = ledger.sent_since(session, edition.id, now - timedelta(minutes=1))
-            drew = counts_for_edition(session, edition.date)
-    remaining = sum(counts[s] for s in ledger.OPEN)
-    rate = recent / 60.0
-    eta = remaining / rate if rate and remaining else None
-    data: dict[str, Any] = {
-        "edition": edition.date.isoformat(),
-        "version": edition.version,
-        "subject": edition.subject,
-        "frozen_at": edition.frozen_at.isoformat(),
-        "paused": edition.pause_reason if edition.paused_at else None,
-        "total": sum(counts.values()),
-        "counts": {s.value: counts[s] for s in DeliveryStatus},
-        "rate_per_second": round(rate, 2),
-        "eta_seconds": round(eta) if eta is not None else None,
-        "failures": [
-            {"email": email, "status": state, "reply": reply} for email, state, reply in failures
-        ],
-        "feedback": drew,
-    }
-    if write_report(data, fmt):
-        return
-    out = console()
-    out.print(f"{edition.label}: {edition.subject}", markup=False)
-    if data["paused"]:
-        out.print(f"PAUSED: {data['paused']}", markup=False)
-    table = Table("state", "deliveries")
-    for kind in DeliveryStatus:
-        table.add_row(kind.value, f"{counts[kind]:,}")
-    table.add_row("total", f"{data['total']:,}")
-    out.print(table)
-    if eta is not None:
-        out.print(f"sending at {rate:,.1f}/s; about {timedelta(seconds=round(eta))} left")
-    out.print(
-        "readers' mail: "
-        + ", ".join(plural(drew[kind], one, more) for kind, one, more in _DREW)
-        + (
-            f" (and {plural(drew['auto_reply'], 'auto reply', 'auto replies')})"
-            if drew["auto_reply"]
-            else ""
-        ),
-        markup=False,
-    )
-    if failures:
-        problems = Table("email", "state", "reply")
-        for row in failures:
-            problems.add_row(*row)
-        out.print(problems)
-
-
-_DREW = (
-    ("reply", "reply", "replies"),
-    ("suggestion", "suggestion", "suggestions"),
-    ("bounce", "bounce", "bounces"),
-    ("complaint", "complaint", "complaints"),
-    ("unsubscribe", "unsubscribe by email", "unsubscribes by email"),
-)
-
-
 def retry(source: SourceArgument, config: ConfigOption = None) -> None:
     """Re-queue the failed deliveries of an edition, once the cause is fixed."""
+    from digest import ledger
+    from digest.database import open_database
+    from digest.ledger.lookup import frozen_for
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     with open_database(settings.database_url) as db:
         edition = frozen_for(db, source)
@@ -323,6 +267,9 @@ OptionalSource = Annotated[
 
 def _editions(db: Database, source: str | None, paused: bool) -> list[FrozenEdition]:
     """The named edition, or every one still sending (paused=False) / paused (True)."""
+    from digest import ledger
+    from digest.ledger.lookup import frozen_for
+
     if source is not None:
         return [frozen_for(db, source)]
     with db.transaction() as session:
@@ -333,6 +280,11 @@ def _editions(db: Database, source: str | None, paused: bool) -> list[FrozenEdit
 
 def pause(source: OptionalSource = None, config: ConfigOption = None) -> None:
     """Pause a send (or every unfinished one); running senders stop after their batch."""
+    from digest import ledger
+    from digest.clock import utc_now
+    from digest.database import open_database
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     out = console()
     with open_database(settings.database_url) as db:
@@ -359,6 +311,11 @@ def resume(
     config: ConfigOption = None,
 ) -> None:
     """Lift a pause (of one edition, or of every paused one) and go on sending."""
+    from digest import ledger
+    from digest.clock import utc_now
+    from digest.database import open_database
+    from digest.settings import load_settings
+
     settings = load_settings(config)
     with open_database(settings.database_url) as db:
         editions = _editions(db, source, paused=True)
@@ -372,5 +329,7 @@ def resume(
 
 
 def register(app: typer.Typer) -> None:
+    from digest.cli.status import status
+
     for command in (send, status, retry, pause, resume):
         app.command()(command)

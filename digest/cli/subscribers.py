@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import sys
-from contextlib import closing
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from sqlalchemy import select
 
 from digest.cli.options import (
     ConfigOption,
@@ -29,23 +18,17 @@ from digest.cli.options import (
     write_json,
     write_rows,
 )
-from digest.cli.subject_access import print_person
-from digest.clock import utc_now
-from digest.database import open_database
-from digest.edition.files import atomic_output
-from digest.errors import TransportError
-from digest.feedback import person
-from digest.send.confirmations import Confirmations, count_due
-from digest.send.transport import Transport, open_delivery
-from digest.settings import Settings, load_settings
 from digest.words import plural
-from subscribers import audience
-from subscribers.addresses import parse_address
-from subscribers.csv_export import export_csv
-from subscribers.csv_import import import_csv
-from subscribers.db import Database
 from subscribers.errors import AudienceError
-from subscribers.models import ConsentMethod, Status, Subscriber
+from subscribers.states import Status
+
+if TYPE_CHECKING:  # each command imports what it runs on when it runs (`--help` stays quick)
+    from contextlib import closing
+
+    from digest.send.transport import Transport
+    from digest.settings import Settings
+    from subscribers.db import Database
+    from subscribers.models import Subscriber
 
 app = typer.Typer(help="Manage who receives the briefing.", no_args_is_help=True)
 
@@ -53,6 +36,9 @@ EmailArgument = Annotated[str, typer.Argument(help="The subscriber's email addre
 
 
 def _database(config: Path | None) -> Database:
+    from digest.database import open_database
+    from digest.settings import load_settings
+
     return open_database(load_settings(config).database_url)
 
 
@@ -66,6 +52,13 @@ def add(
     config: ConfigOption = None,
 ) -> None:
     """Add one subscriber (pending until confirmed, unless --confirmed)."""
+    from digest.clock import utc_now
+    from digest.send.confirmations import Confirmations
+    from digest.settings import load_settings
+    from subscribers import audience
+    from subscribers.addresses import parse_address
+    from subscribers.models import ConsentMethod
+
     address = parse_address(email)
     settings = load_settings(config)
     with _database(config) as db:
@@ -116,6 +109,19 @@ def import_(
     config: ConfigOption = None,
 ) -> None:
     """Import subscribers from CSV: streamed, batch by batch, with a report."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from digest.clock import utc_now
+    from digest.database import open_database
+    from digest.settings import load_settings
+    from subscribers.csv_import import import_csv
+
     if not file.is_file():
         raise AudienceError(f"{file} does not exist or is not a file")
     total = file.stat().st_size
@@ -185,10 +191,25 @@ def import_(
 @app.command()
 def confirmations(config: ConfigOption = None) -> None:
     """Send the confirmation email to every pending subscriber who has not had one."""
+    from digest.settings import load_settings
+
     _send_due_confirmations(load_settings(config))
 
 
 def _send_due_confirmations(settings: Settings) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from digest.clock import utc_now
+    from digest.database import open_database
+    from digest.errors import TransportError
+    from digest.send.confirmations import Confirmations, count_due
+
     out = console()
     with open_database(settings.database_url) as db:
         total = count_due(db)
@@ -226,6 +247,10 @@ def _send_due_confirmations(settings: Settings) -> None:
 
 
 def _transport(settings: Settings) -> closing[Transport]:
+    from contextlib import closing
+
+    from digest.send.transport import open_delivery
+
     return closing(open_delivery(settings))
 
 
@@ -236,6 +261,9 @@ def export(
     config: ConfigOption = None,
 ) -> None:
     """Export subscribers as CSV, safe to open in a spreadsheet."""
+    from digest.edition.files import atomic_output
+    from subscribers.csv_export import export_csv
+
     with _database(config) as db, db.transaction() as session:
         if file is None:
             export_csv(session, for_screen(sys.stdout), status)
@@ -263,6 +291,11 @@ def list_(
     config: ConfigOption = None,
 ) -> None:
     """List subscribers."""
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from subscribers.models import Subscriber
+
     with _database(config) as db, db.transaction() as session:
         query = select(Subscriber).order_by(Subscriber.id)
         if status is not None:
@@ -293,6 +326,10 @@ def show(
 ) -> None:
     """Everything stored about one person, their mail and deliveries included
     (for a subject-access request)."""
+    from digest.cli.subject_access import print_person
+    from digest.feedback import person
+    from subscribers import audience
+
     with _database(config) as db, db.transaction() as session:
         data = person.person_data(session, audience.get(session, email))
     if fmt is ShowFormat.json:
@@ -304,6 +341,9 @@ def show(
 @app.command()
 def unsubscribe(email: EmailArgument, config: ConfigOption = None) -> None:
     """Unsubscribe one person (idempotent)."""
+    from digest.clock import utc_now
+    from subscribers import audience
+
     with _database(config) as db, db.transaction() as session:
         subscriber = audience.get(session, email)
         changed = audience.unsubscribe(session, subscriber, utc_now(), "by an editor")
@@ -320,6 +360,9 @@ def erase(
 ) -> None:
     """Delete everything stored about one person (their mail too), keeping only a hash so
     no import re-adds them; their deliveries stay as anonymous rows."""
+    from digest.clock import utc_now
+    from digest.feedback import person
+
     if not yes and not typer.confirm(f"Erase everything stored about {email.strip()}?"):
         raise typer.Exit(1)
     with _database(config) as db:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from digest.edition.parse import parse_date
+from digest.edition.dates import parse_date
 from digest.errors import DigestError, SourceNotFoundError
 
 EXAMPLE_EDITION = Path(__file__).resolve().parent / "examples" / "2017-11-02.md"

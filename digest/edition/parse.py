@@ -12,7 +12,6 @@ and every key keeps its line number for error messages.
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,12 +20,13 @@ from urllib.parse import urlsplit
 import yaml
 from markdown_it import MarkdownIt
 
+from digest.edition.dates import date_from_filename as date_from_filename
+from digest.edition.dates import parse_date as parse_date
 from digest.edition.model import Edition, Read, Section, default_title
 from digest.errors import EditionError, Problem
 
 EDITION_KEYS = ("date", "title", "subject", "summary", "reads")
 READ_KEYS = ("title", "url", "source", "note")
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _FENCE = "---"
 
 
@@ -39,21 +39,6 @@ class _Collector:
 
     def add(self, line: int | None, message: str) -> None:
         self.problems.append(Problem(self.path, line, message))
-
-
-def parse_date(text: str) -> date | None:
-    """A strict ``YYYY-MM-DD`` date, or ``None``."""
-    if not _DATE_RE.match(text):
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def date_from_filename(path: str | Path) -> date | None:
-    """The date a ``YYYY-MM-DD.md`` file name states, if it states one."""
-    return parse_date(Path(path).stem)
 
 
 def _suggest(word: str, choices: tuple[str, ...]) -> str:

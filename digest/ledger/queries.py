@@ -16,7 +16,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     Connection,
@@ -32,8 +32,10 @@ from digest.edition.model import Edition
 from digest.errors import NoRecipientsError
 from digest.ledger.models import OPEN, Delivery, DeliveryStatus, FrozenEdition
 from digest.ledger.recipients import enqueue
-from digest.render.renderer import RenderedEdition
 from subscribers.models import Base, Status, Subscriber
+
+if TYPE_CHECKING:  # only named in annotations: the renderer (premailer, lxml) stays unloaded
+    from digest.render.renderer import RenderedEdition
 
 
 def _rowcount(result: Result[Any]) -> int:
