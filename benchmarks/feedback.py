@@ -10,11 +10,14 @@ subscribers, so the mail filed links to real deliveries. The Maildir holds, in
 a fixed mix: plain-text replies with a quoted original and a signature (60%),
 HTML-only replies with a quoted block (10%), story suggestions (5%), vacation
 auto replies (10%), RFC 3464 bounces returning our headers (10%) and mail from
-strangers (5%). Each run is its own process into a new database; peak memory is
-measured from /proc: "RSS at start" is its resident size before filing began
-(libraries loaded, database opened), "RSS filing max" the largest resident size
-sampled after each batch of 200 messages. (Not ru_maxrss: on Linux it carries
-the parent's peak across exec.)
+strangers (5%). Each run is its own process into a new database
+(``benchmarks.measure.run_child``); memory is read from /proc: "RSS at start" is its
+resident size before filing began (libraries loaded, database opened), "RSS filing
+max" the largest resident size sampled after each batch of 200 messages.
+
+The limit, in the same run on the same Maildir: the standard library alone reads it
+(``mailbox``), parses each message (``email``, compat32), decodes its first part and
+inserts a row (Message-ID, sender, subject, body) by one ``executemany``.
 
 ``--worst`` then files, each alone, the hostile messages of issue 14: a Subject
 of 300,000 encoded words, a report of 250,000 recipient blocks, a 38.7 MB
@@ -27,23 +30,24 @@ longest such transaction took (how long filing held the write lock, at most).
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from digest.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.measure import report, rss_kib, run_child, table  # noqa: E402
 
 SUBSCRIBERS = 1000
 SECRET = "benchmark-secret-0123456789"
@@ -157,20 +161,9 @@ def prepare(url: str, work: Path) -> list[tuple[str, str]]:
     return [(str(mid), str(email)) for mid, email in rows]
 
 
-class ChildResult(TypedDict):
-    """What the filing process measured, as it prints it (JSON)."""
-
-    seconds: float
-    stored: int
-    kinds: dict[str, int]
-    before_kib: int
-    filing_kib: int
-
-
-class Result(ChildResult):
-    """A run's measurements and the size of the Maildir it filed."""
-
-    bytes: int
+#: What a filing process measured (seconds, stored, kinds, before_kib, filing_kib), and
+#: the size of the Maildir it filed (bytes).
+Result = dict[str, Any]
 
 
 def settings_for(url: str, work: Path) -> Settings:
@@ -186,14 +179,6 @@ def settings_for(url: str, work: Path) -> Settings:
     )
 
 
-def _rss_kib(field: str = "VmRSS") -> int:
-    """The resident set size now (not the peak so far), from /proc; VmHWM: the peak."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    return 0
-
-
 def child(url: str, work: str, maildir: str) -> None:
     from digest.database import open_database
     from digest.feedback.sources import FileSource
@@ -202,34 +187,51 @@ def child(url: str, work: str, maildir: str) -> None:
     settings = settings_for(url, Path(work))
     with open_database(url) as db:
         filer = Filer(db, settings)
-        before = _rss_kib()
+        before = rss_kib()
         sampled = [before]
         start = time.perf_counter()
-        report = filer.file(
-            FileSource(Path(maildir)), progress=lambda _: sampled.append(_rss_kib())
-        )
+        filed = filer.file(FileSource(Path(maildir)), progress=lambda _: sampled.append(rss_kib()))
         seconds = time.perf_counter() - start
-    measured = ChildResult(
-        seconds=seconds,
-        stored=report.stored,
-        kinds=dict(report.kinds),
-        before_kib=before,
-        filing_kib=max(sampled),
-    )
-    print(json.dumps(measured))
+    report({"seconds": seconds, "stored": filed.stored, "kinds": dict(filed.kinds),
+            "before_kib": before, "filing_kib": max(sampled)})  # fmt: skip
 
 
-class WorstResult(TypedDict):
-    """What filing one hostile message measured, as the child prints it (JSON)."""
+def child_bare(url: str, maildir: str) -> None:
+    """The limit: the stdlib's fastest parse, first part decoded, one executemany."""
+    import email
+    import mailbox
 
-    seconds: float
-    kind: str
-    problem: str
-    before_kib: int
-    peak_kib: int
-    signups: int
-    refused: int
-    longest_signup: float
+    before = rss_kib()
+    start = time.perf_counter()
+    rows = []
+    box = mailbox.Maildir(maildir, factory=None, create=False)
+    for key in box.iterkeys():
+        message = email.message_from_bytes(box.get_bytes(key))
+        text = next(
+            (part.get_payload(decode=True) for part in message.walk() if not part.is_multipart()),
+            b"",
+        )
+        rows.append((message["Message-ID"], message["From"], message["Subject"], str(text)))
+    _store_bare(url, rows)
+    seconds = time.perf_counter() - start
+    report({"seconds": seconds, "stored": len(rows), "kinds": {}, "before_kib": before,
+            "filing_kib": rss_kib("VmHWM")})  # fmt: skip
+
+
+def _store_bare(url: str, rows: list[tuple[Any, ...]]) -> None:
+    create = "CREATE TABLE bare (message_id text, sender text, subject text, body text)"
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+            connection.execute(create)
+            connection.executemany("INSERT INTO bare VALUES (?, ?, ?, ?)", rows)
+        return
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        connection.execute(create)
+        connection.cursor().executemany("INSERT INTO bare VALUES (%s, %s, %s, %s)", rows)
 
 
 def worst_cases() -> dict[str, bytes]:
@@ -281,7 +283,7 @@ def child_worst(url: str, work: str, eml: str) -> None:
                 waits.append(time.perf_counter() - began)
 
     with open_database(url) as db:
-        filer, before = Filer(db, settings), _rss_kib()
+        filer, before = Filer(db, settings), rss_kib()
         writer = threading.Thread(target=sign_ups)
         writer.start()
         start = time.perf_counter()
@@ -292,43 +294,43 @@ def child_worst(url: str, work: str, eml: str) -> None:
         with db.transaction() as session:
             row = session.scalars(select(Feedback).order_by(Feedback.id.desc())).first()
             kind, problem = (row.kind or "", row.problem or "") if row else ("", "")
-    peak, signups, longest = _rss_kib("VmHWM"), len(waits) - 1, max(waits)
-    measured = WorstResult(seconds=seconds, kind=kind, problem=problem, before_kib=before,
-        peak_kib=peak, signups=signups, refused=len(refused), longest_signup=longest)  # fmt: skip
-    print(json.dumps(measured))
+    peak, signups, longest = rss_kib("VmHWM"), len(waits) - 1, max(waits)
+    report({"seconds": seconds, "kind": kind, "problem": problem, "before_kib": before,
+            "peak_kib": peak, "signups": signups, "refused": len(refused),
+            "longest_signup": longest})  # fmt: skip
 
 
 def run_worst() -> None:
     work = Path(tempfile.mkdtemp(prefix="digest-feedback-worst-"))
+    lines: list[list[object]] = []
     try:
         url = f"sqlite:///{work / 'bench.db'}"
         prepare(url, work)
-        print(
-            f"\n{'worst case':<32} {'MB':>6} {'seconds':>8} {'RSS start':>10} {'RSS peak':>10} "
-            f"{'sign-ups':>8} {'refused':>7} {'longest':>8}  filed as"
-        )
         for number, (name, raw) in enumerate(worst_cases().items()):
             eml = work / f"worst-{number}.eml"
             eml.write_bytes(raw)
-            done = subprocess.run(
-                [sys.executable, __file__, "--child-worst", url, str(work), str(eml)],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            result: WorstResult = json.loads(done.stdout.strip().splitlines()[-1])
-            print(
-                f"{name:<32} {len(raw) / 1e6:>6.1f} {result['seconds']:>8.2f} "
-                f"{result['before_kib'] / 1024:>6.0f} MiB {result['peak_kib'] / 1024:>6.0f} MiB "
-                f"{result['signups']:>8,} {result['refused']:>7} "
-                f"{result['longest_signup']:>7.2f}s  "
-                f"{result['kind']}: {result['problem'][:70]}"
+            result = run_child("feedback", "worst", url, str(work), str(eml))
+            lines.append(
+                [
+                    name,
+                    f"{len(raw) / 1e6:.1f}",
+                    f"{result['seconds']:.2f}",
+                    f"{result['before_kib'] / 1024:.0f}",
+                    f"{result['peak_kib'] / 1024:.0f}",
+                    f"{result['signups']:,}",
+                    result["refused"],
+                    f"{result['longest_signup']:.2f}",
+                    f"{result['kind']}: {result['problem'][:70]}",
+                ]
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    header = ["worst case", "MB", "seconds", "RSS start MiB", "RSS peak MiB", "sign-ups"]
+    print(table([*header, "refused", "longest s", "filed as"], lines))
 
 
-def run_one(count: int, postgres: str | None) -> Result:
+def run_one(count: int, postgres: str | None) -> tuple[Result, Result]:
+    """Ours, then the limit, filing the same Maildir of ``count`` messages."""
     work = Path(tempfile.mkdtemp(prefix="digest-feedback-bench-"))
     try:
         if postgres:
@@ -341,14 +343,10 @@ def run_one(count: int, postgres: str | None) -> Result:
         try:
             ids = prepare(url, work)
             size = write_maildir(work / "Maildir", count, ids)
-            done = subprocess.run(
-                [sys.executable, __file__, "--child", url, str(work), str(work / "Maildir")],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            measured: ChildResult = json.loads(done.stdout.strip().splitlines()[-1])
-            return Result(**measured, bytes=size)
+            ours = run_child("feedback", "file", url, str(work), str(work / "Maildir"))
+            bare_url = url if postgres else f"sqlite:///{work / 'bare.db'}"
+            bare = run_child("feedback", "bare", bare_url, str(work / "Maildir"))
+            return {**ours, "bytes": size}, {**bare, "bytes": size}
         finally:
             if context is not None:
                 context.__exit__(None, None, None)
@@ -356,41 +354,43 @@ def run_one(count: int, postgres: str | None) -> Result:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _line(name: str, what: str, count: int, result: Result) -> list[object]:
+    return [
+        name,
+        what,
+        f"{count:,}",
+        f"{result['bytes'] / 1e6:.1f}",
+        f"{result['stored'] / result['seconds']:,.0f}",
+        f"{result['before_kib'] / 1024:.1f}",
+        f"{result['filing_kib'] / 1024:.1f}",
+        result["kinds"] or "",
+    ]
+
+
+CHILDREN: dict[str, Callable[..., None]] = {"file": child, "worst": child_worst, "bare": child_bare}
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["child"]:
+        CHILDREN[sys.argv[2]](*sys.argv[3:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--postgres", help="also run on this PostgreSQL server")
     parser.add_argument("--memory", help="comma-separated counts to compare peak memory")
     parser.add_argument("--worst", action="store_true", help="also file the hostile messages")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--child-worst", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        child(*args.child)
-        return
-    if args.child_worst:
-        child_worst(*args.child_worst)
-        return
     runs = [("SQLite", None, args.messages)]
     if args.postgres:
         runs.append(("PostgreSQL", args.postgres, args.messages))
     for count in [int(c) for c in args.memory.split(",")] if args.memory else []:
         runs.append(("SQLite", None, count))
-    print(
-        f"{'database':<11} {'messages':>9} {'MB':>7} {'msg/s':>8} "
-        f"{'RSS at start':>12} {'RSS filing max':>15}  kinds"
-    )
+    lines = []
     for name, server, count in runs:
-        result = run_one(count, server)
-        seconds = result["seconds"]
-        stored = result["stored"]
-        start = result["before_kib"] / 1024
-        filing = result["filing_kib"] / 1024
-        print(
-            f"{name:<11} {count:>9,} {result['bytes'] / 1e6:>7.1f} "
-            f"{stored / seconds:>8,.0f} {start:>8.1f} MiB {filing:>11.1f} MiB  "
-            f"{result['kinds']}"
-        )
+        ours, bare = run_one(count, server)
+        lines += [_line(name, "ours", count, ours), _line(name, "limit: stdlib", count, bare)]
+    header = ["database", "what", "messages", "MB", "msg/s", "RSS at start MiB"]
+    print(table([*header, "RSS filing max MiB", "kinds"], lines))
     if args.worst:
         run_worst()
 

@@ -12,11 +12,13 @@ work done by the bare tool with nothing of ours, measured in the same run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -85,3 +87,50 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
+
+
+def descendants(pid: int | str = "self") -> list[int]:
+    """The processes started by ``pid`` and by them, from /proc (Linux)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        for child in map(int, children):
+            found.append(child)
+            with contextlib.suppress(OSError):  # the process ended meanwhile
+                found.extend(descendants(child))
+    return found
+
+
+class ChildPeaks:
+    """The peak resident size (VmHWM) of each process this one starts, while in the block.
+
+    A thread reads /proc every ``interval`` seconds; a process's VmHWM only grows, so the
+    last reading before it ends is its peak up to then (short-lived peaks included).
+    """
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.peaks_kib: dict[int, int] = {}
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._interval):
+            for pid in descendants():
+                with contextlib.suppress(OSError, LookupError):  # ended, or a zombie
+                    self.peaks_kib[pid] = rss_kib("VmHWM", pid)
+
+    def __enter__(self) -> ChildPeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_mib(self) -> float:
+        """The largest peak of any of them, in MiB (0 if none was seen)."""
+        return max(self.peaks_kib.values(), default=0) / 1024

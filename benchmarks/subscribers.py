@@ -1,34 +1,35 @@
-"""Subscriber import: rows per second and peak memory, on SQLite and PostgreSQL.
+"""Subscriber import: rows per second and peak memory, beside the engine's bare limit.
 
     python benchmarks/subscribers.py                       # 100,000 rows on SQLite
     python benchmarks/subscribers.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
     python benchmarks/subscribers.py --memory 10000,1000000   # peak memory against file size
 
-Each import runs in its own process, into a new database, from a generated CSV
-(email, name and two attribute columns; about 1% of rows repeat an earlier address
-in other letter case and 0.5% are invalid). Peak memory is the child's maximum
-resident set size; "during import" is how far it rose above the size it had
-once everything was imported and the database opened. Files over 1 MB have their
-addresses checked in a second process, whose peak is printed separately.
+Each import runs in its own process (``benchmarks.measure.run_child``), into a new
+database, from a generated CSV (email, name and two attribute columns; about 1% of
+rows repeat an earlier address in other letter case and 0.5% are invalid). Beside
+each, the limit, measured in the same run from the same file: on SQLite a bare
+``executemany`` INSERT of the rows into a plain table, on PostgreSQL a bare ``COPY``
+of them into a plain table (the ``csv`` module reading the file, nothing of ours:
+no checking, no duplicates, no history, no consent rows). Peak memory is the
+process's VmHWM from /proc; "growth" how far it rose during the import; files over
+1 MB have their addresses checked in a second process, whose peak is shown apart.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.measure import ChildPeaks, peak_mib, report, rss_kib, run_child, table  # noqa: E402
 
 CITIES = ("Leeds", "Lagos", "Lima", "Lyon", "Lund", "Luanda")
 
@@ -48,110 +49,122 @@ def write_csv(path: Path, rows: int) -> None:
                 )
 
 
-def child(url: str, csv_path: str) -> None:
+def _rows(csv_path: str) -> csv.DictReader[str]:
+    return csv.DictReader(open(csv_path, encoding="utf-8", newline=""))
+
+
+def child_ours(url: str, csv_path: str) -> None:
     from digest.database import open_database
     from subscribers.csv_import import import_csv
 
     db = open_database(url)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
-    report = import_csv(db, Path(csv_path), lambda: datetime.now(UTC), confirmed=True)
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    before = rss_kib()
+    with ChildPeaks() as workers:
+        start = time.perf_counter()
+        done = import_csv(db, Path(csv_path), lambda: datetime.now(UTC), confirmed=True)
+        seconds = time.perf_counter() - start
     db.close()
-    print(
-        json.dumps(
-            {
-                "rows": report.rows,
-                "added": report.added,
-                "updated": report.updated,
-                "rejected": report.rejected,
-                "seconds": seconds,
-                "peak_kb": peak,
-                "growth_kb": peak - before,
-                "worker_kb": worker,
-            }
-        )
+    report(
+        {
+            "rows": done.rows,
+            "seconds": seconds,
+            "growth_mib": round(peak_mib() - before / 1024, 1),
+            "worker_mib": round(workers.peak_mib(), 1),
+        }
     )
 
 
-def run(url: str, csv_path: Path) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", url, str(csv_path)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
-    return result
+def child_sqlite_insert(path: str, csv_path: str) -> None:
+    """The SQLite limit: one executemany INSERT of every row into a plain table."""
+    import sqlite3
 
-
-def postgres_database(admin_url: str) -> tuple[str, str]:
-    """A throwaway database next to ``admin_url``'s; returns (url, name)."""
-    import psycopg
-
-    name = f"digest_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = admin_url.rpartition("/")
-    return f"{base}/{name}", name
-
-
-def drop_postgres(admin_url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def line(label: str, result: dict[str, float]) -> str:
-    rate = result["rows"] / result["seconds"]
-    return (
-        f"{label:<34} {int(result['rows']):>9,} rows  {result['seconds']:7.2f} s  "
-        f"{rate:9,.0f} rows/s  peak RSS {result['peak_kb'] / 1024:6.1f} MiB  "
-        f"(+{result['growth_kb'] / 1024:.1f} MiB during import)"
-        + (
-            f"; address-checking process peak {result['worker_kb'] / 1024:.1f} MiB"
-            if result["worker_kb"]
-            else ""
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE bare (email TEXT, name TEXT, city TEXT, source TEXT)")
+    start = time.perf_counter()
+    with connection:
+        cursor = connection.executemany(
+            "INSERT INTO bare VALUES (:email, :name, :city, :source)", _rows(csv_path)
         )
-    )
+    seconds = time.perf_counter() - start
+    report({"rows": cursor.rowcount, "seconds": seconds})
+
+
+def child_copy(url: str, csv_path: str) -> None:
+    """The PostgreSQL limit: a bare COPY of every row into a plain table."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        connection.execute("CREATE TABLE bare (email text, name text, city text, source text)")
+        connection.commit()
+        start = time.perf_counter()
+        rows = 0
+        with connection.cursor().copy("COPY bare (email, name, city, source) FROM STDIN") as copy:
+            for row in _rows(csv_path):
+                copy.write_row((row["email"], row["name"], row["city"], row["source"]))
+                rows += 1
+        connection.commit()
+        seconds = time.perf_counter() - start
+    report({"rows": rows, "seconds": seconds})
+
+
+CHILDREN = {"ours": child_ours, "sqlite-insert": child_sqlite_insert, "copy": child_copy}
+
+
+def _line(engine: str, what: str, result: dict[str, float]) -> list[object]:
+    worker = result.get("worker_mib")
+    return [
+        engine,
+        what,
+        f"{int(result['rows']):,}",
+        f"{result['seconds']:.2f}",
+        f"{result['rows'] / result['seconds']:,.0f}",
+        f"{result['peak_mib']:.1f}",
+        f"+{result['growth_mib']:.1f}" if "growth_mib" in result else "",
+        f"{worker:.1f}" if worker else "",
+    ]
+
+
+HEADER = ["engine", "what", "rows", "seconds", "rows/s", "peak MiB", "growth", "checker MiB"]
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["child"]:
+        CHILDREN[sys.argv[2]](*sys.argv[3:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--postgres", help="admin URL of a PostgreSQL server to also measure")
     parser.add_argument("--memory", help="comma-separated row counts for the memory comparison")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        child(*args.child)
-        return
+    memory = [int(n) for n in args.memory.split(",")] if args.memory else []
+    lines: list[list[object]] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        sizes = (
-            [args.rows] + [int(n) for n in args.memory.split(",")] if args.memory else [args.rows]
-        )
-        for rows in dict.fromkeys(sizes):
+        for rows in dict.fromkeys([args.rows, *memory]):
             write_csv(work / f"{rows}.csv", rows)
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
-        result = run(f"sqlite:///{work / 'main.db'}", work / f"{args.rows}.csv")
-        print(line("SQLite import", result))
+        main_csv = str(work / f"{args.rows}.csv")
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {args.rows:,} rows")
+        ours = run_child("subscribers", "ours", f"sqlite:///{work / 'main.db'}", main_csv)
+        bare = run_child("subscribers", "sqlite-insert", str(work / "bare.db"), main_csv)
+        lines += [_line("SQLite", "import (ours)", ours)]
+        lines += [_line("SQLite", "limit: executemany INSERT", bare)]
         if args.postgres:
-            url, name = postgres_database(args.postgres)
-            try:
-                print(line("PostgreSQL import", run(url, work / f"{args.rows}.csv")))
-            finally:
-                drop_postgres(args.postgres, name)
-        if args.memory:
-            peaks = []
-            for rows in [int(n) for n in args.memory.split(",")]:
-                measured = run(f"sqlite:///{work / f'mem-{rows}.db'}", work / f"{rows}.csv")
-                peaks.append(measured["peak_kb"])
-                print(line(f"SQLite, memory at {rows:,} rows", measured))
-            print(f"largest / smallest peak RSS: {max(peaks) / min(peaks):.3f}")
+            from tests.databases import fresh_postgres
+
+            with fresh_postgres(args.postgres) as url:
+                ours = run_child("subscribers", "ours", url, main_csv)
+                bare = run_child("subscribers", "copy", url, main_csv)
+            lines += [_line("PostgreSQL", "import (ours)", ours)]
+            lines += [_line("PostgreSQL", "limit: bare COPY", bare)]
+        peaks = []
+        for rows in memory:
+            url = f"sqlite:///{work / f'mem-{rows}.db'}"
+            measured = run_child("subscribers", "ours", url, str(work / f"{rows}.csv"))
+            peaks.append(measured["peak_mib"])
+            lines.append(_line("SQLite", "import, memory", measured))
+    print(table(HEADER, lines))
+    if peaks:
+        print(f"largest / smallest peak: {max(peaks) / min(peaks):.3f}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 The batch is decided in memory with the same rules as ``audience.join`` (rows in
 file order, so a later duplicate sees what an earlier one did), from one query for
 the stored addresses and one for suppressions, then written with a few bulk
-statements instead of the ORM's one-row-at-a-time work.
+statements instead of the ORM's one-row-at-a-time work. On PostgreSQL the reading
+and writing are ``subscribers.bulk_copy``'s (arrays and ``COPY``); the decisions
+are the same code on both engines.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, literal, null, select, update
 from sqlalchemy.orm import Session
 
+from subscribers import bulk_copy
 from subscribers.addresses import Address, suppression_hash
 from subscribers.audience import ConsentEvidence, Outcome, Stored, has_left_before, plan_join
+from subscribers.bulk_copy import Found
 from subscribers.db import Database
 from subscribers.errors import AddressError, SuppressedError
 from subscribers.models import Base, Status, Subscriber, Suppression
@@ -34,7 +38,7 @@ class Rejection:
 
 
 @dataclass
-class _Row:
+class BatchRow:
     """One address's state within a batch: what is stored, as rows change it."""
 
     key: str
@@ -61,42 +65,13 @@ def write_batch(
     rejected: list[Rejection] = []
     keys = {address.key for _, _, address, _ in parsed if address is not None}
     with db.transaction() as session:
-        state: dict[str, _Row] = {}
+        state: dict[str, BatchRow] = {}
         suppressed: set[str] = set()
         if keys:
-            for found in session.execute(
-                select(
-                    Subscriber.id,
-                    Subscriber.email_key,
-                    Subscriber.email,
-                    Subscriber.name,
-                    Subscriber.status,
-                    Subscriber.attributes,
-                    Subscriber.status_changed_at,
-                ).where(Subscriber.email_key.in_(keys))
-            ):
-                stored = Stored(
-                    found.email, found.name, found.status, found.attributes, found.status_changed_at
-                )
-                state[found.email_key] = _Row(found.email_key, found.email, stored, found.id)
-            waiting = {
-                entry.subscriber_id: entry
-                for entry in state.values()
-                if entry.subscriber_id is not None
-                and entry.stored is not None
-                and entry.stored.status is Status.pending
-            }
-            for left in has_left_before(session, list(waiting)):
-                entry = waiting[left]
-                if entry.stored is not None:
-                    entry.stored = replace(entry.stored, left_before=True)
-            hashes = {suppression_hash(key): key for key in keys}
-            suppressed = {
-                hashes[digest]
-                for digest in session.scalars(
-                    select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))
-                )
-            }
+            lookup = _stored if db.is_sqlite else bulk_copy.stored
+            found, suppressed = lookup(session, keys)
+            for subscriber_id, key, stored in found:
+                state[key] = BatchRow(key, stored.email, stored, subscriber_id)
         for number, values, address, reason in parsed:
             if address is None:
                 rejected.append(Rejection(number, reason, values))
@@ -118,7 +93,9 @@ def write_batch(
                 continue
             counts[plan.outcome] += 1
             if current is None:
-                current = state[address.key] = _Row(address.key, address.typed, None, None, True)
+                current = state[address.key] = BatchRow(
+                    address.key, address.typed, None, None, True
+                )
             old = current.stored
             if plan.status_reason is not None:
                 current.changes.append(
@@ -136,12 +113,47 @@ def write_batch(
                 now if plan.status_reason is not None else old.status_changed_at if old else now,
                 old.left_before if old else False,
             )
-        pending = _flush(session, state, now, evidence)
+        flush = _flush if db.is_sqlite else bulk_copy.flush
+        pending = flush(session, state, now, evidence)
     return counts, rejected, pending
 
 
+def _stored(session: Session, keys: set[str]) -> tuple[list[Found], set[str]]:
+    """The stored subscribers of ``keys`` (pending ones knowing whether they ever left
+    before) and which keys are suppressed: a few queries with ``IN`` lists."""
+    found: list[Found] = []
+    waiting: dict[int, int] = {}
+    for row in session.execute(
+        select(
+            Subscriber.id,
+            Subscriber.email_key,
+            Subscriber.email,
+            Subscriber.name,
+            Subscriber.status,
+            Subscriber.attributes,
+            Subscriber.status_changed_at,
+        ).where(Subscriber.email_key.in_(keys))
+    ):
+        stored = Stored(row.email, row.name, row.status, row.attributes, row.status_changed_at)
+        if row.status is Status.pending:
+            waiting[row.id] = len(found)
+        found.append((row.id, row.email_key, stored))
+    for left in has_left_before(session, list(waiting)):
+        at = waiting[left]
+        subscriber_id, key, stored = found[at]
+        found[at] = (subscriber_id, key, replace(stored, left_before=True))
+    hashes = {suppression_hash(key): key for key in keys}
+    suppressed = {
+        hashes[digest]
+        for digest in session.scalars(
+            select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))
+        )
+    }
+    return found, suppressed
+
+
 def _flush(
-    session: Session, state: dict[str, _Row], now: datetime, evidence: ConsentEvidence
+    session: Session, state: dict[str, BatchRow], now: datetime, evidence: ConsentEvidence
 ) -> int:
     """Write the batch's new and changed subscribers with bulk statements.
 
