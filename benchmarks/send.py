@@ -1,108 +1,99 @@
-"""Sending: messages per second, CPU per message and peak memory, against the blast limit.
+"""Sending: `digest send` against a bare smtplib loop, both into Postfix's `smtp-sink`.
 
-    python benchmarks/send.py                        # 100,000 subscribers; 1, 4, 8 connections
-    python benchmarks/send.py --subscribers 10000 --connections 4
-    python benchmarks/send.py --memory 10000,100000  # peak memory against list size
+    python benchmarks/send.py                          # 100,000 subscribers; 1, 4, 8 connections
+    python benchmarks/send.py --subscribers 20000 --connections 4 --no-postgres
+    python benchmarks/send.py --memory 10000,100000    # peak memory against list size
+    python benchmarks/send.py --memory 10000,1000000   # ... up to a million (slow to set up)
+    python benchmarks/send.py --profile --subscribers 20000   # where our time goes (cProfile)
 
-An SMTP sink (aiosmtpd, accepting and discarding) runs in its own process on
-localhost. Each measurement runs in a fresh process: ``digest``'s sender on a
-SQLite database of N active subscribers (every message composed, recorded in the
-ledger one by one), and, beside it, the *blast*: the same number of identical,
-pre-built messages pushed over the same number of connections by a bare smtplib
-loop, which is as fast as that sink can take mail. The ratio says what our
-bookkeeping costs.
+The sink is Postfix's ``smtp-sink`` (C, accepts and discards), started here on a free
+port with no mail system running; if it is missing, Debian's ``postfix`` package is
+installed with its daemon forbidden to start (``policy-rc.d``), and never started.
+
+Each measurement is a fresh process (:mod:`benchmarks.measure`). *Ours* is the whole
+``digest send`` command, start to end (it freezes the edition, writes a row per
+reader, sends and records every one), on SQLite and on PostgreSQL. The *limit* is a
+bare stdlib ``smtplib`` loop pushing the same bytes (the edition composed once by our
+composer) over the same number of reused connections, in threads of one process; and
+the same loop in one process per connection, which shows the sink is not what stops
+the threads (it takes more from more processes).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing
+import cProfile
+import io
 import os
-import resource
+import pstats
 import shutil
 import smtplib
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":  # run as a script, its folder would shadow the `subscribers` package
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from benchmarks.measure import report, run_child, table
+from benchmarks.send_setup import Databases, smtp_sink
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+DAY = "2017-11-02"
+SECRET = "benchmark-secret-0123456789"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+# ---- the children -----------------------------------------------------------------
 
 
-def sink(port: int, ready: Any) -> None:
-    """The SMTP sink process: accept every message, keep nothing."""
-    from aiosmtpd.controller import Controller
-
-    class Discard:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            return "250 2.0.0 Ok: discarded"
-
-    controller = Controller(Discard(), hostname="127.0.0.1", port=port)
-    controller.start()
-    ready.set()
-    threading.Event().wait()
-
-
-def make_database(path: Path, subscribers: int) -> None:
-    from datetime import UTC, datetime
-
-    from digest.database import open_database
-    from subscribers.csv_import import import_csv
-
-    csv_path = path.with_suffix(".csv")
-    with csv_path.open("w", encoding="utf-8") as handle:
-        handle.write("email,name\n")
-        for i in range(subscribers):
-            handle.write(f"reader.{i}@example.org,Reader {i}\n")
-    db = open_database(f"sqlite:///{path}")
-    import_csv(db, csv_path, lambda: datetime.now(UTC), confirmed=True)
-    db.close()
-    csv_path.unlink()
-
-
-def ours(database: str, port: int, connections: int) -> dict[str, float]:
-    from pydantic import SecretStr
-
-    from digest.database import open_database
+def environment(url: str, port: int, folder: Path) -> dict[str, str]:
     from digest.edition.files import EXAMPLE_EDITION
-    from digest.send.publish import freeze_file, plan_send
-    from digest.settings import DeliverySettings, Settings, WebSettings
 
-    settings = Settings(
-        database_url=f"sqlite:///{database}",
-        delivery_url=SecretStr(f"smtp://127.0.0.1:{port}"),
-        secret_key=SecretStr("benchmark-secret-0123456789"),
-        delivery=DeliverySettings(connections=connections),
-        web=WebSettings(public_url="https://list.news.example.org"),  # SMTP refuses a loopback one
-    )
-    db = open_database(settings.database_url)
-    frozen = freeze_file(db, settings, EXAMPLE_EDITION)
-    plan = plan_send(db, settings, frozen.edition)
-    cpu0, start = time.process_time(), time.perf_counter()
-    result = plan.sender.run()
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    editions = folder / "editions"
+    editions.mkdir(parents=True, exist_ok=True)
+    shutil.copy(EXAMPLE_EDITION, editions / f"{DAY}.md")
+    return {
+        "DIGEST_DATABASE_URL": url,
+        "DIGEST_DELIVERY_URL": f"smtp://127.0.0.1:{port}",
+        "DIGEST_WEB__PUBLIC_URL": "https://list.news.example.org",  # SMTP refuses a loopback one
+        "DIGEST_SECRET_KEY": SECRET,
+        "DIGEST_EDITIONS_DIR": str(editions),
+    }
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (sender processes)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def child_ours(connections: str) -> None:
+    """The whole ``digest send`` command in this process; then what the ledger says."""
+    from sqlalchemy import func, select
+
+    from digest.cli.app import main
+    from digest.database import open_database
+    from digest.ledger import Delivery, DeliveryStatus
+
+    try:
+        main(["send", DAY, "--yes", "--no-wait", "--connections", connections])
+    except SystemExit as exc:
+        if exc.code:
+            raise
+    cpu = _cpu()
+    db = open_database(os.environ["DIGEST_DATABASE_URL"])
+    with db.transaction() as session:
+        sent = session.scalar(select(func.count()).where(Delivery.status == DeliveryStatus.sent))
     db.close()
-    return {"messages": result.sent, "seconds": seconds, "cpu": cpu, "peak_kb": _peak()}
+    report({"messages": int(sent or 0), "cpu": cpu})
 
 
-def blast(port: int, connections: int, messages: int) -> dict[str, float]:
-    """One pre-built message, sent again and again over ``connections`` sessions: the limit.
-
-    It is the example edition composed once by our composer, so it is the same size
-    and shape as what ``digest send`` sends.
-    """
+def example_message() -> bytes:
+    """The example edition composed once by our composer: the bytes the loop sends."""
     from datetime import UTC, datetime
 
     from pydantic import SecretStr
@@ -113,109 +104,209 @@ def blast(port: int, connections: int, messages: int) -> dict[str, float]:
     from digest.send.publish import draft_composer
     from digest.settings import Settings
 
-    settings = Settings(secret_key=SecretStr("benchmark-secret-0123456789"))
+    settings = Settings(secret_key=SecretStr(SECRET))
     composer = draft_composer(settings, load_edition(EXAMPLE_EDITION))
     recipient = Recipient(1, 1, "reader@example.org", "reader@example.org", "Reader", 0)
-    raw = composer.compose(recipient, datetime.now(UTC)).raw
-    share = [messages // connections + (i < messages % connections) for i in range(connections)]
+    return composer.compose(recipient, datetime.now(UTC)).raw
+
+
+def _loop(port: int, raw: bytes, count: int) -> None:
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        for n in range(count):
+            smtp.sendmail("bounces@news.example.org", [f"reader.{n}@example.org"], raw)
+
+
+def child_loop(port: str, connections: str, messages: str, mode: str) -> None:
+    """The limit: the bare loop, one reused connection per thread (or per process)."""
+    raw = example_message()
+    n, total = int(connections), int(messages)
+    share = [total // n + (i < total % n) for i in range(n)]
     errors: list[BaseException] = []
 
     def run(count: int) -> None:
         try:
-            with smtplib.SMTP("127.0.0.1", port) as smtp:
-                for n in range(count):
-                    smtp.sendmail("bounces@news.example.org", [f"reader.{n}@example.org"], raw)
+            _loop(int(port), raw, count)
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(count,)) for count in share]
-    cpu0, start = time.process_time(), time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    cpu0, start = _cpu(), time.perf_counter()
+    if mode == "threads":
+        threads = [threading.Thread(target=run, args=(count,)) for count in share]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    else:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        processes = [context.Process(target=_loop, args=(int(port), raw, c)) for c in share]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+            if process.exitcode:
+                errors.append(RuntimeError(f"a loop process exited {process.exitcode}"))
+    seconds, cpu = time.perf_counter() - start, _cpu() - cpu0
     if errors:
         raise errors[0]
-    return {"messages": messages, "seconds": seconds, "cpu": cpu, "peak_kb": _peak()}
+    report({"messages": total, "seconds": seconds, "cpu": cpu})
 
 
-def _peak() -> float:
-    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+def child_profile(connections: str) -> None:
+    """``digest send`` with every sender thread under cProfile; the top of the merged stats."""
+    from digest.send import sender
+
+    profiles: list[cProfile.Profile] = []
+    work = sender.Sender._work
+
+    def profiled(self: sender.Sender) -> None:
+        profile = cProfile.Profile(time.thread_time)  # CPU of this thread, not waits
+        profiles.append(profile)
+        profile.runcall(work, self)
+
+    sender.Sender._work = profiled  # type: ignore[method-assign]
+    from digest.cli.app import main
+
+    try:
+        main(["send", DAY, "--yes", "--no-wait", "--connections", connections])
+    except SystemExit as exc:
+        if exc.code:
+            raise
+    out = io.StringIO()
+    stats = pstats.Stats(profiles[0], stream=out)
+    for profile in profiles[1:]:
+        stats.add(profile)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(40)
+    print(out.getvalue(), file=sys.stderr)
+    report({})
 
 
-def child(kind: str, *args: str) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", kind, *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+# ---- the run ----------------------------------------------------------------------
+
+
+def ours(url: str, port: int, connections: int, work: Path) -> dict[str, Any]:
+    env = environment(url, port, work / "ours")
+    start = time.perf_counter()
+    result = run_child("send", "ours", str(connections), env=env)
+    result["seconds"] = time.perf_counter() - start  # the whole process, start to end
     return result
 
 
-def line(label: str, result: dict[str, float]) -> str:
-    rate = result["messages"] / result["seconds"]
-    return (
-        f"{label:<26} {int(result['messages']):>8,} msgs {result['seconds']:7.1f} s "
-        f"{rate:8,.0f} msg/s  CPU {result['cpu'] / result['messages'] * 1e6:6.0f} µs/msg  "
-        f"peak RSS {result['peak_kb'] / 1024:6.1f} MiB"
+def rate(result: dict[str, Any]) -> float:
+    return float(result["messages"]) / float(result["seconds"])
+
+
+def cpu_us(result: dict[str, Any]) -> str:
+    return f"{float(result['cpu']) / max(1, int(result['messages'])) * 1e6:,.0f}"
+
+
+def compare(args: argparse.Namespace, port: int, dbs: Databases, work: Path) -> None:
+    kinds = ["sqlite"] + ([] if args.no_postgres else ["postgresql"])
+    rows: list[list[object]] = []
+    n = args.subscribers
+    for connections in [int(c) for c in args.connections.split(",")]:
+        threads = run_child("send", "loop", str(port), str(connections), str(n), "threads")
+        processes = run_child("send", "loop", str(port), str(connections), str(n), "processes")
+        for kind in kinds:
+            mine = ours(dbs.fresh(kind, n), port, connections, work)
+            assert mine["messages"] == n, mine
+            rows.append(
+                [
+                    connections,
+                    kind,
+                    f"{rate(mine):,.0f}",
+                    f"{rate(threads):,.0f}",
+                    f"{rate(mine) / rate(threads):.2f}",
+                    f"{rate(processes):,.0f}",
+                    f"{cpu_us(mine)} / {cpu_us(threads)}",
+                    mine["peak_mib"],
+                ]
+            )
+        print(f"  {connections} connection(s) done", file=sys.stderr, flush=True)
+    header = [
+        "conn.",
+        "database",
+        "digest send msg/s",
+        "loop, threads msg/s",
+        "ours / loop",
+        "loop, processes msg/s",
+        "CPU µs/msg ours / loop",
+        "our peak MiB",
+    ]
+    print(f"\n{n:,} subscribers, the example edition ({len(example_message()):,} bytes):\n")
+    print(table(header, rows))
+    if not args.no_postgres and args.shared:
+        shared(port, dbs, work, n)
+
+
+def shared(port: int, dbs: Databases, work: Path, n: int) -> None:
+    """Two ``digest send`` processes sharing one send on PostgreSQL, against one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    one = ours(dbs.fresh("postgresql", n), port, 4, work)
+    url = dbs.fresh("postgresql", n)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        both = list(pool.map(lambda _: ours(url, port, 4, work), range(2)))
+    seconds = time.perf_counter() - start
+    sent = both[0]["messages"]  # each child counts the whole ledger at its end
+    print(f"\nPostgreSQL, {n:,} subscribers, 4 connections per process:\n")
+    print(
+        table(
+            ["senders", "msg/s", "rows sent in the ledger"],
+            [[1, f"{rate(one):,.0f}", one["messages"]], [2, f"{sent / seconds:,.0f}", sent]],
+        )
     )
 
 
+def memory(args: argparse.Namespace, port: int, dbs: Databases, work: Path) -> None:
+    rows: list[list[object]] = []
+    for size in sorted(int(s) for s in args.memory.split(",")):
+        mine = ours(dbs.fresh("sqlite", size), port, 4, work)
+        rows.append([f"{size:,}", f"{rate(mine):,.0f}", mine["peak_mib"]])
+    print("\nPeak memory of `digest send` (SQLite, 4 connections):\n")
+    print(table(["subscribers", "msg/s", "peak MiB (VmHWM)"], rows))
+    peaks = [float(row[2]) for row in rows]  # type: ignore[arg-type]
+    print(f"largest / smallest peak: {max(peaks) / min(peaks):.2f}")
+
+
 def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "child":
+        kind, *rest = sys.argv[2:]
+        children: dict[str, Callable[..., None]] = {
+            "ours": child_ours,
+            "loop": child_loop,
+            "profile": child_profile,
+        }
+        children[kind](*rest)
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--connections", default="1,4,8")
-    parser.add_argument("--memory", help="comma-separated list sizes to compare peak memory")
-    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--postgres", default=POSTGRES, help="server URL (databases made here)")
+    parser.add_argument("--no-shared", dest="shared", action="store_false")
+    parser.add_argument("--memory", help="comma-separated list sizes: peak memory only")
+    parser.add_argument("--profile", action="store_true", help="cProfile of the sender threads")
     args = parser.parse_args()
-    if args.child:
-        kind, *rest = args.child
-        if kind == "ours":
-            result = ours(rest[0], int(rest[1]), int(rest[2]))
-        else:
-            result = blast(int(rest[0]), int(rest[1]), int(rest[2]))
-        print(json.dumps(result))
-        return
-    port = free_port()
-    ready = multiprocessing.Event()
-    server = multiprocessing.Process(target=sink, args=(port, ready), daemon=True)
-    server.start()
-    ready.wait(30)
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; sink: aiosmtpd, own process")
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            sizes = {args.subscribers}
-            if args.memory:
-                sizes |= {int(n) for n in args.memory.split(",")}
-            for size in sorted(sizes):
-                make_database(work / f"base-{size}.db", size)
-            n = args.subscribers
-            for connections in [int(c) for c in args.connections.split(",")]:
-                database = work / f"run-{connections}.db"
-                shutil.copy(work / f"base-{n}.db", database)
-                mine = child("ours", str(database), str(port), str(connections))
-                limit = child("blast", str(port), str(connections), str(n))
-                print(line(f"digest send, {connections} conn.", mine))
-                print(line(f"smtplib blast, {connections} conn.", limit))
-                ratio = (mine["messages"] / mine["seconds"]) / (
-                    limit["messages"] / limit["seconds"]
-                )
-                print(f"  ours / blast: {ratio:.2f}")
-            if args.memory:
-                peaks = []
-                for size in sorted(int(s) for s in args.memory.split(",")):
-                    database = work / f"mem-{size}.db"
-                    shutil.copy(work / f"base-{size}.db", database)
-                    measured = child("ours", str(database), str(port), "4")
-                    peaks.append(measured["peak_kb"])
-                    print(line(f"memory, {size:,} subscribers", measured))
-                print(f"largest / smallest peak RSS: {max(peaks) / min(peaks):.3f}")
-    finally:
-        server.terminate()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; sink: Postfix smtp-sink")
+    with tempfile.TemporaryDirectory() as tmp, smtp_sink() as port:
+        work = Path(tmp)
+        dbs = Databases(work, None if args.no_postgres else args.postgres)
+        try:
+            if args.profile:
+                url = dbs.fresh("sqlite", args.subscribers)
+                env = environment(url, port, work / "profile")
+                run_child("send", "profile", args.connections.split(",")[0], env=env)
+            elif args.memory:
+                memory(args, port, dbs, work)
+            else:
+                compare(args, port, dbs, work)
+        finally:
+            if not args.no_postgres:
+                dbs.drop_all()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from digest.ledger.approvals import approve, is_approved
 from digest.ledger.models import OPEN, Approval, Delivery, DeliveryStatus, FrozenEdition
+from digest.ledger.outcomes import (
+    SentRow,
+    record_deferred,
+    record_failed,
+    record_sent,
+    record_sent_rows,
+)
 from digest.ledger.queries import (
     Frozen,
     Recipient,
@@ -20,9 +27,6 @@ from digest.ledger.queries import (
     freeze,
     latest,
     next_retry,
-    record_deferred,
-    record_failed,
-    record_sent,
     release,
     retry_failed,
     sent_since,
@@ -40,6 +44,7 @@ __all__ = [
     "Frozen",
     "FrozenEdition",
     "Recipient",
+    "SentRow",
     "active_readers",
     "approve",
     "claim",
@@ -56,6 +61,7 @@ __all__ = [
     "record_deferred",
     "record_failed",
     "record_sent",
+    "record_sent_rows",
     "release",
     "retry_failed",
     "sent_since",

@@ -19,8 +19,6 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
-    Connection,
-    bindparam,
     func,
     select,
     update,
@@ -32,7 +30,7 @@ from digest.edition.model import Edition
 from digest.errors import NoRecipientsError
 from digest.ledger.models import OPEN, Delivery, DeliveryStatus, FrozenEdition
 from digest.ledger.recipients import enqueue
-from subscribers.models import Base, Status, Subscriber
+from subscribers.models import Status, Subscriber
 
 if TYPE_CHECKING:  # only named in annotations: the renderer (premailer, lxml) stays unloaded
     from digest.render.renderer import RenderedEdition
@@ -188,76 +186,6 @@ def claim(
             .values(status=DeliveryStatus.sending, claimed_by=sender_key)
         )
     return recipients, len(skipped)
-
-
-_DELIVERIES = Base.metadata.tables["deliveries"]
-#: One statement for every outcome (sent, deferred, failed): the hot path of a send.
-_FINISH_ATTEMPT = (
-    update(_DELIVERIES)
-    .where(_DELIVERIES.c.id == bindparam("delivery_id"))
-    .values(
-        status=bindparam("status"),
-        reply=bindparam("reply"),
-        message_id=bindparam("message_id"),
-        sent_at=bindparam("sent_at"),
-        next_attempt_at=bindparam("next_attempt_at"),
-        attempts=_DELIVERIES.c.attempts + 1,
-        claimed_by=None,
-    )
-)
-
-
-def _finish_attempt(
-    connection: Connection,
-    delivery_id: int,
-    status: DeliveryStatus,
-    reply: str,
-    *,
-    message_id: str | None = None,
-    sent_at: datetime | None = None,
-    next_attempt_at: datetime | None = None,
-) -> None:
-    """Record one attempt's outcome; the row is no longer claimed.
-
-    Core, not the ORM: this runs once per message and the ORM costs four times more.
-    """
-    connection.execute(
-        _FINISH_ATTEMPT,
-        {
-            "delivery_id": delivery_id,
-            "status": status,
-            "reply": reply[:1000],
-            "message_id": message_id,
-            "sent_at": sent_at,
-            "next_attempt_at": next_attempt_at,
-        },
-    )
-
-
-def record_sent(
-    connection: Connection, delivery_id: int, message_id: str, reply: str, now: datetime
-) -> None:
-    _finish_attempt(
-        connection, delivery_id, DeliveryStatus.sent, reply, message_id=message_id, sent_at=now
-    )
-
-
-def record_deferred(
-    connection: Connection, delivery_id: int, reply: str, retry_at: datetime
-) -> None:
-    _finish_attempt(
-        connection, delivery_id, DeliveryStatus.deferred, reply, next_attempt_at=retry_at
-    )
-
-
-def record_failed(session: Session, delivery_id: int, reply: str) -> Subscriber | None:
-    """A permanent failure; returns the subscriber, for the bounce policy to judge."""
-    _finish_attempt(session.connection(), delivery_id, DeliveryStatus.failed, reply)
-    return session.scalars(
-        select(Subscriber)
-        .join(Delivery, Delivery.subscriber_id == Subscriber.id)
-        .where(Delivery.id == delivery_id)
-    ).first()
 
 
 def release(session: Session, edition_id: int, sender_keys: list[int] | None) -> int:

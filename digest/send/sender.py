@@ -2,12 +2,16 @@
 
 Each connection is a thread with its own transport. A thread claims a batch of
 due rows, then for each row composes the message, waits for the shared rate
-limit, sends, and records the outcome in its own short transaction before the
-next send. So at any moment at most one message per connection is handed over
-but not yet recorded: after a crash that is the only message that can arrive
-twice. (The other case SMTP itself leaves open: a server that drops the
-connection after taking the message but before answering. That delivery is
-deferred, not resent at once, and its retry may duplicate it.)
+limit and sends. Accepted messages are recorded together, in one short
+transaction per :data:`RECORD_EVERY` messages (sooner once the oldest waiting
+has waited :data:`RECORD_SECONDS`, before any failure is recorded, and before
+the thread stops for any reason): one transaction a message was a fifth of the
+send's CPU. So at any moment at most ``RECORD_EVERY`` messages per connection
+are handed over but not yet recorded: after a crash (``kill -9``) those are the
+only ones that can arrive twice. (The other case SMTP itself leaves open: a
+server that drops the connection after taking the message but before
+answering. That delivery is deferred, not resent at once, and its retry may
+duplicate it.)
 
 Only one process may own an edition's send on SQLite (a lock file beside the
 database). On PostgreSQL each sender holds an advisory lock on its own key for
@@ -44,11 +48,18 @@ from digest.errors import (
 from digest.ledger import DeliveryStatus, FrozenEdition, Recipient
 from digest.send import bounce_counts, bounces
 from digest.send.compose import EditionComposer
+from digest.send.pacing import RateLimit, retry_delay
 from digest.send.transport import Transport
 from digest.settings import DeliverySettings
 from subscribers.db import Database
 
 _POLL_SECONDS = 2.0
+
+#: Accepted messages recorded together: at most this many per connection wait
+#: unrecorded, so at most this many per connection can be sent twice after a crash.
+RECORD_EVERY = 20
+#: ... and none waits (much) longer than this, however slowly messages go.
+RECORD_SECONDS = 1.0
 
 
 _RUNNING: set[Sender] = set()
@@ -69,41 +80,6 @@ def stop_all() -> None:
 def allow_sends() -> None:
     """After a stop has completed (the service is down), sends may start again."""
     _STOPPING.clear()
-
-
-def retry_delay(attempts: int, settings: DeliverySettings, rng: random.Random) -> float:
-    """Exponential backoff with ±20% jitter, so retries of many rows don't arrive together."""
-    base = min(settings.retry_max_seconds, settings.retry_base_seconds * 2 ** max(0, attempts - 1))
-    return float(base * rng.uniform(0.8, 1.2))
-
-
-class RateLimit:
-    """At most ``per_second`` sends in all threads together (0: no limit).
-
-    ``sleep`` and ``clock`` are the real ones but for tests, which hold the clock still.
-    """
-
-    def __init__(
-        self,
-        per_second: float,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.interval = 1.0 / per_second if per_second > 0 else 0.0
-        self._clock = clock
-        self._next = clock()
-        self._lock = threading.Lock()
-        self._sleep = sleep
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self._lock:
-            now = self._clock()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-        if slot > now:
-            self._sleep(slot - now)
 
 
 @dataclass
@@ -258,6 +234,7 @@ class Sender:
 
     def _work(self) -> None:
         transport: Transport | None = None
+        sent = _Unrecorded(self)
         try:
             while not self.stop.is_set():
                 if self._paused():
@@ -278,22 +255,28 @@ class Sender:
                     continue
                 for index, recipient in enumerate(batch):
                     if self.stop.is_set():
+                        sent.record()
                         self._unclaim(batch[index:])
                         break
                     try:
                         if transport is None:
                             transport = self.transport_factory()
-                        self._deliver(transport, recipient)
+                        self._deliver(transport, recipient, sent)
                     except BaseException:
+                        sent.record()
                         self._unclaim(batch[index:])  # not sent: back to pending
                         raise
+                sent.record()  # before claiming more, checking the pause, or finishing
         except BaseException as exc:
             # Any thread's failure stops them all; run() reports it.
             self.stop.set()
             self.failure = self.failure or exc
         finally:
-            if transport is not None:
-                transport.close()
+            try:
+                sent.record()
+            finally:
+                if transport is not None:
+                    transport.close()
 
     def _nothing_due_left(self) -> bool:
         """No row was due: finish, or wait for the next retry (or another sender's rows)."""
@@ -325,11 +308,12 @@ class Sender:
                 .values(status=DeliveryStatus.pending, claimed_by=None)
             )
 
-    def _deliver(self, transport: Transport, recipient: Recipient) -> None:
+    def _deliver(self, transport: Transport, recipient: Recipient, sent: _Unrecorded) -> None:
         now = self.clock()
         try:
             composed = self.composer.compose(recipient, now)
         except UnsafeAddressError as exc:  # can't be written safely: this reader only, for good
+            sent.record()
             self._record_failure(
                 recipient, TransportError(str(exc), permanent=True, per_message=True)
             )
@@ -338,10 +322,10 @@ class Sender:
         try:
             reply = transport.send(composed.raw, composed.envelope_from, recipient.email).reply
         except TransportError as exc:
+            sent.record()
             self._record_failure(recipient, exc)
             return
-        with self.db.engine.begin() as connection:
-            ledger.record_sent(connection, recipient.delivery_id, composed.message_id, reply, now)
+        sent.add(ledger.SentRow(recipient.delivery_id, composed.message_id, reply, now))
         with self.tally.lock:
             self.tally.sent += 1
             self.tally.streak = 0
@@ -386,3 +370,26 @@ class Sender:
         self.stop.set()
         with self.db.transaction() as session:
             ledger.set_paused(session, self.edition_id, reason, self.clock())
+
+
+class _Unrecorded:
+    """One connection's accepted messages not yet recorded (see :data:`RECORD_EVERY`)."""
+
+    def __init__(self, sender: Sender) -> None:
+        self.sender = sender
+        self.rows: list[ledger.SentRow] = []
+        self.since = 0.0
+
+    def add(self, row: ledger.SentRow) -> None:
+        if not self.rows:
+            self.since = time.monotonic()
+        self.rows.append(row)
+        if len(self.rows) >= RECORD_EVERY or time.monotonic() - self.since >= RECORD_SECONDS:
+            self.record()
+
+    def record(self) -> None:
+        """Every waiting outcome written, in one transaction."""
+        if self.rows:
+            with self.sender.db.engine.begin() as connection:
+                ledger.record_sent_rows(connection, self.rows)
+            self.rows = []

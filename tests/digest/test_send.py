@@ -283,7 +283,7 @@ def test_rows_left_claimed_by_a_dead_sender_are_sent(
 
 def test_rate_limit_spaces_sends_out() -> None:
     """At 10 a second, each send is given a slot a tenth of a second after the last."""
-    from digest.send.sender import RateLimit
+    from digest.send.pacing import RateLimit
 
     waits: list[float] = []
     limit = RateLimit(10, sleep=waits.append, clock=lambda: 1000.0)

@@ -160,3 +160,20 @@ def test_no_value_can_add_a_header(name: str, subject: str, tmp_path: Path) -> N
     assert b"\nBcc:" not in headers and b"\nX-Evil:" not in headers
     [stored] = list(mailbox.Maildir(tmp_path / "out", create=False))
     assert "\n" not in str(stored["Subject"]) and "\n" not in str(stored["To"])
+
+
+def test_lines_starting_with_a_dot_arrive_as_written(smtp_server: SMTPServer) -> None:
+    """Dot-stuffing (done here, not by smtplib): a lone '.' line doesn't end the message."""
+    body = ".\r\n..two dots\r\n.one dot\r\nlast line without an end"
+    raw = f"Subject: dots\r\nTo: ann@example.org\r\n\r\n{body}".encode()
+    transport = open_transport(smtp_server.url)
+    try:
+        transport.send(raw, "b@news.example.org", "ann@example.org")
+        transport.send(raw + b"\r\n", "b@news.example.org", "bo@example.org")
+    finally:
+        transport.close()
+    first, second = smtp_server.inbox.messages
+    assert first.message.get_payload() == body + "\r\n"
+    assert second.message.get_payload() == body + "\r\n"
+    assert [first.recipients, second.recipients] == [["ann@example.org"], ["bo@example.org"]]
+    assert first.sender == "b@news.example.org"
