@@ -10,20 +10,17 @@ from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from markdown_it import MarkdownIt
-
 from digest.edition.model import Edition, Read
 from digest.edition.parse import date_from_filename
 from digest.edition.urls import normalise_url
 from digest.errors import Problem, in_line_order
+from digest.render.markdown import PARSER
 from digest.render.renderer import RenderedEdition
 
 #: Inboxes cut subjects off at roughly this many characters.
 SUBJECT_SHOWN = 70
 #: Warn when the HTML uses more than this share of the size limit.
 SIZE_WARNING_SHARE = 0.9
-
-_md = MarkdownIt("commonmark", {"html": False})
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,7 @@ class CheckReport:
 
 def _section_links(body: str) -> list[str]:
     links = []
-    for token in _md.parse(body):
+    for token in PARSER.parse(body):
         for child in token.children or []:
             if child.type == "link_open":
                 links.append(str(child.attrs.get("href", "")))

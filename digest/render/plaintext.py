@@ -1,21 +1,20 @@
-"""Markdown to readable plain text for the text twin of an email.
+"""Markdown tokens to readable plain text for the text twin of an email.
 
-Not scraped from the HTML: the same Markdown the HTML is made from is walked
-token by token. Links become ``text [n]`` with the addresses listed by number,
-so a reader of the plain text can still follow every link.
+Not scraped from the HTML: the tokens the HTML is rendered from (one parse, see
+``digest.render.markdown``) are walked in order. Links become ``text [n]`` with the
+addresses listed by number, so a reader of the plain text can still follow every link.
 """
 
 from __future__ import annotations
 
+import re
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 WIDTH = 72
-
-_md = MarkdownIt("commonmark", {"html": False})
 
 
 @dataclass
@@ -55,9 +54,8 @@ def inline_text(children: list[Token] | None, links: LinkList | None) -> str:
     return "".join(out)
 
 
-def markdown_inline(source: str, links: LinkList | None = None) -> str:
-    """One line of inline Markdown (a headline, a dek) as text."""
-    tokens = _md.parseInline(source)
+def line_text(tokens: Sequence[Token], links: LinkList | None = None) -> str:
+    """One line of inline Markdown (a headline, a dek), parsed inline, as text."""
     return " ".join(inline_text(tokens[0].children, links).split()) if tokens else ""
 
 
@@ -78,15 +76,18 @@ def _wrap(text: str, first: str, rest: str) -> list[str]:
     return lines
 
 
-def markdown_block(source: str, links: LinkList | None = None) -> str:
-    """A Markdown body (paragraphs, quotes, lists, code) as wrapped plain text."""
+def block_text(tokens: Sequence[Token], links: LinkList | None = None, wrap: bool = True) -> str:
+    """A parsed Markdown body (paragraphs, quotes, lists, code) as wrapped plain text.
+
+    Unwrapped (``wrap=False``) each paragraph is one line: the same words, for counting.
+    """
     blocks: list[list[str]] = []
     quote = ""  # "> " per open blockquote
     lists: list[list[int]] = []  # per open list: [next number] or [-1] for bullets
     item_marker: str | None = None
     heading = False
     tight = last_tight = False  # paragraphs in a tight list stay on adjacent lines
-    for token in _md.parse(source):
+    for token in tokens:
         kind = token.type
         if kind == "paragraph_open":
             tight = token.hidden
@@ -119,7 +120,7 @@ def markdown_block(source: str, links: LinkList | None = None) -> str:
                 text = inline_text(token.children, links)
                 if heading:
                     text, heading = text.upper(), False
-                lines = _wrap(text, first, rest)
+                lines = _wrap(text, first, rest) if wrap else [first + text]
                 if tight and last_tight and blocks:
                     blocks[-1].extend(lines)
                 else:
@@ -135,6 +136,10 @@ def markdown_block(source: str, links: LinkList | None = None) -> str:
     return "\n\n".join("\n".join(block) for block in blocks)
 
 
+#: From a word's first letter or digit to the whitespace after it: one match per word.
+_WORD = re.compile(r"[^\W_]\S*")
+
+
 def word_count(text: str) -> int:
-    """Words as a reader counts them: runs of letters or digits."""
-    return sum(1 for word in text.split() if any(ch.isalnum() for ch in word))
+    """Words as a reader counts them: whitespace-separated runs with a letter or digit."""
+    return len(_WORD.findall(text))

@@ -9,29 +9,24 @@ them all.
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 import mjml
-from markdown_it import MarkdownIt
-from markupsafe import Markup
-from premailer import Premailer
 
 from digest.edition.model import Edition, ap_date, minutes_phrase, reading_minutes
-from digest.errors import EmailTooLargeError, RenderError, TemplateError
+from digest.errors import EmailTooLargeError, TemplateError
 from digest.render import placeholders
-from digest.render.plaintext import LinkList, markdown_block, markdown_inline, word_count
+from digest.render.inlining import inline_css
+from digest.render.markdown import Parsed
+from digest.render.plaintext import LinkList, word_count
 from digest.render.templating import make_environment, render_template
 from digest.settings import Publication, Settings
 
 HTML_TEMPLATE = "email/edition.mjml.j2"
 TEXT_TEMPLATE = "email/edition.txt.j2"
-
-# Raw HTML in Markdown is shown as text, never passed through: ``html`` off.
-_markdown = MarkdownIt("commonmark", {"html": False})
 
 
 @dataclass(frozen=True)
@@ -77,27 +72,34 @@ class Renderer:
         )
 
 
-def _inline_html(source: str) -> Markup:
-    return Markup(_markdown.renderInline(source))
+@dataclass(frozen=True)
+class ParsedEdition:
+    """An edition with its Markdown parsed, each piece once, for every output to share."""
 
+    edition: Edition
+    summary: Parsed
+    sections: tuple[tuple[Parsed, Parsed], ...]  # (headline, body) per section
 
-def _block_html(source: str) -> Markup:
-    return Markup(_markdown.render(source))
+    @classmethod
+    def parse(cls, edition: Edition) -> ParsedEdition:
+        return cls(
+            edition,
+            Parsed.line(edition.summary),
+            tuple((Parsed.line(s.headline), Parsed.body(s.body)) for s in edition.sections),
+        )
 
-
-def count_words(edition: Edition) -> int:
-    """Words a reader reads: title, dek, every section and every read."""
-    parts = [edition.title, markdown_inline(edition.summary)]
-    for section in edition.sections:
-        parts.append(markdown_inline(section.headline))
-        parts.append(markdown_block(section.body))
-    for read in edition.reads:
-        parts.extend(p for p in (read.title, read.source, read.note) if p)
-    return sum(word_count(part) for part in parts)
+    def words(self) -> int:
+        """Words a reader reads: title, dek, every section and every read."""
+        edition = self.edition
+        total = word_count(edition.title) + self.summary.words()
+        total += sum(headline.words() + body.words() for headline, body in self.sections)
+        for read in edition.reads:
+            total += sum(word_count(p) for p in (read.title, read.source, read.note) if p)
+        return total
 
 
 def build_context(
-    edition: Edition,
+    parsed: ParsedEdition,
     publication: Publication,
     words: int,
     fields: placeholders.TemplateFields | None = None,
@@ -107,18 +109,19 @@ def build_context(
     Content goes in as written: placeholders it spells are neutralised in the
     finished output (``fields.finish``), where no Markdown escape is left to undo it.
     """
+    edition = parsed.edition
     fields = fields or placeholders.TemplateFields.draw(placeholders.EDITION_FIELDS)
     minutes = reading_minutes(words)
     links = LinkList()
     sections = []
-    for section in edition.sections:
+    for headline, body in parsed.sections:
         start = len(links.urls)
-        headline_text = markdown_inline(section.headline)
-        body_text = markdown_block(section.body, links)
+        headline_text = headline.text()
+        body_text = body.text(links)
         sections.append(
             {
-                "headline_html": _inline_html(section.headline),
-                "body_html": _block_html(section.body),
+                "headline_html": headline.html(),
+                "body_html": body.html(),
                 "headline_text": headline_text,
                 "body_text": body_text,
                 "links": list(enumerate(links.urls[start:], start=start + 1)),
@@ -133,13 +136,14 @@ def build_context(
         }
         for read in edition.reads
     ]
+    summary_text = parsed.summary.text()
     return {
         "publication": publication,
         "edition": edition,
         "title": edition.title,
         "subject": edition.subject,
-        "summary_html": _inline_html(edition.summary),
-        "summary_text": markdown_inline(edition.summary),
+        "summary_html": parsed.summary.html(),
+        "summary_text": summary_text,
         "published": ap_date(edition.date),
         "read_time": minutes_phrase(minutes),
         "words": words,
@@ -179,36 +183,6 @@ def compile_mjml(source: str, template: str = HTML_TEMPLATE) -> str:
         raise TemplateError(f"{template}: MJML could not be compiled: {exc}") from exc
 
 
-def inline_css(html: str) -> str:
-    """Stage 3: premailer moves CSS into style attributes, configured for MJML.
-
-    ``@media`` rules and their ``!important`` must stay in a ``<style>`` tag or the
-    mobile layout collapses; nothing is fetched from the network. Width attributes
-    stay MJML's: premailer would copy CSS ``width:100%`` over an image's
-    ``width="160"``, and Outlook on Windows takes that attribute as the image's size.
-    """
-    # premailer keeps a doctype only when it matches lxml's spelling exactly.
-    if html[:15].lower() == "<!doctype html>":
-        html = "<!DOCTYPE html>" + html[15:]
-    try:
-        return str(
-            Premailer(
-                html,
-                keep_style_tags=True,
-                strip_important=False,
-                remove_classes=False,
-                disable_validation=True,
-                allow_network=False,
-                allow_loading_external_files=False,
-                cssutils_logging_level=logging.CRITICAL,
-                cache_css_parsing=True,
-                disable_basic_attributes=["width"],
-            ).transform(pretty_print=False)
-        )
-    except Exception as exc:  # premailer and lxml raise many kinds; all mean the same here
-        raise RenderError(f"CSS inlining failed: {exc}") from exc
-
-
 def render_text(
     renderer: Renderer, context: dict[str, object], template: str = TEXT_TEMPLATE
 ) -> str:
@@ -220,9 +194,10 @@ def render_edition(
     renderer: Renderer, edition: Edition, *, allow_large: bool = False
 ) -> RenderedEdition:
     """Render ``edition`` to HTML and text; refuse HTML over the size limit unless allowed."""
-    words = count_words(edition)
     fields = placeholders.TemplateFields.draw(placeholders.EDITION_FIELDS)
-    context = build_context(edition, renderer.publication, words, fields)
+    parsed = ParsedEdition.parse(edition)
+    words = parsed.words()
+    context = build_context(parsed, renderer.publication, words, fields)
     html = fields.finish(inline_css(compile_mjml(render_mjml_source(renderer, context))))
     text = fields.finish(render_text(renderer, context))
     rendered = RenderedEdition(

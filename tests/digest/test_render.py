@@ -4,13 +4,15 @@ import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from digest.edition.model import Edition, Read
 from digest.edition.parse import parse_edition
 from digest.errors import EmailTooLargeError, TemplateError
-from digest.render.plaintext import markdown_block, markdown_inline
+from digest.render.markdown import PARSER, Parsed, markdown_block, markdown_inline
+from digest.render.plaintext import LinkList, word_count
 from digest.render.renderer import RenderedEdition, Renderer, personalise, render_edition
 from digest.render.templating import default_templates_dir
 from digest.settings import Publication
@@ -261,3 +263,49 @@ def test_control_characters_in_content_never_stop_the_edition(
         assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", output)
     assert "Note here" in rendered.text and "Grain[2J prices" in rendered.text
     assert squeeze("Paragraph with a vertical tab") in squeeze(visible(rendered.html))
+
+
+TRICKY = """Intro with a [link](https://a.example/x)s, an [](https://b.example) empty one,
+a hard break\\
+and ![a chart](https://c.example/c.png) inline; non\u00a0breaking\u2003spaces.
+
+1. first item that is long enough to be wrapped by the plain-text twin at seventy-two
+2. second
+
+   > quoted *inside* the list, also [linked](https://d.example)
+
+### A heading — with _emphasis_
+
+    code block line one
+    code_block two
+
+---
+
+- a
+- b: ___ --- 42
+"""
+
+
+def test_each_piece_of_markdown_is_parsed_once(
+    monkeypatch: pytest.MonkeyPatch, renderer: Renderer, example: Edition
+) -> None:
+    """One parse per section body (HTML, text twin and word count share it), none per line."""
+    bodies: list[str] = []
+    real = PARSER.parse
+
+    def counted(source: str, env: Any = None) -> Any:
+        bodies.append(source)
+        return real(source, env)
+
+    monkeypatch.setattr(PARSER, "parse", counted)
+    rendered = render_edition(renderer, example)
+    assert sorted(bodies) == sorted(section.body for section in example.sections)
+    assert rendered.words == 553  # as counted before, from three parses
+
+
+def test_word_count_is_that_of_the_text_twin_without_link_numbers() -> None:
+    """Counted from the unwrapped walk, the words are those of the wrapped text."""
+    parsed = Parsed.body(TRICKY)
+    assert parsed.words() == word_count(markdown_block(TRICKY)) == 54
+    assert markdown_block(TRICKY) == parsed.text()
+    assert "[1]" in parsed.text(LinkList()) and "[1]" not in parsed.text()

@@ -52,3 +52,24 @@ def test_preheader_is_hidden_without_a_colour(renderer: Renderer, example: Editi
         assert styles(hidden[0]).get("mso-hide") == "all"
         assert body.text_content().strip().startswith(preview)  # the first text in the body
         assert "color" not in styles(hidden[0]), hidden[0].get("style")
+
+
+def test_mjml_reset_stays_in_the_head_not_on_every_cell(
+    renderer: Renderer, example: Edition
+) -> None:
+    """MJML's table reset and Outlook's mso-table-* live once in <style>, not in each cell.
+
+    premailer used to copy ``border-collapse`` and ``mso-table-lspace/rspace`` onto every
+    table and cell (64 times, 4 KB); the template's own CSS is still inlined.
+    """
+    html = render_edition(renderer, example).html
+    document = lxml.html.document_fromstring(html)
+    inline = [styles(e) for e in document.body.iter(lxml.etree.Element)]
+    assert not [s for s in inline if "mso-table-lspace" in s]
+    assert not [s for s in inline if s.get("border-collapse") == "collapse"]
+    head = "".join(style.text or "" for style in document.head.iter("style"))
+    assert "mso-table-lspace" in head and "border-collapse" in head
+    paragraphs = [styles(p) for p in document.body.iter("p") if not p.get("class")]
+    assert any(p.get("margin") == "0 0 14px" for p in paragraphs)  # the template's p rule
+    links = [styles(a) for a in document.body.iter("a") if not a.get("class")]
+    assert links and all(s.get("color") for s in links)

@@ -1,0 +1,64 @@
+"""An edition's Markdown, each piece parsed once: HTML, plain text and word count from one token stream.
+
+markdown-it-py parses a piece of Markdown to tokens; its HTML renderer, the plain-text
+walker (``digest.render.plaintext``) and the word count all read those same tokens, so a
+section costs one parse however many outputs it feeds. Raw HTML in Markdown is shown as
+text, never passed through: ``html`` is off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from markupsafe import Markup
+
+from digest.render.plaintext import LinkList, block_text, line_text, word_count
+
+PARSER = MarkdownIt("commonmark", {"html": False})
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One piece of Markdown after its only parse: a block (a body) or a line (a headline)."""
+
+    tokens: Sequence[Token]
+    block: bool
+
+    @classmethod
+    def body(cls, source: str) -> Parsed:
+        """A section body: paragraphs, lists, quotes, code."""
+        return cls(PARSER.parse(source), block=True)
+
+    @classmethod
+    def line(cls, source: str) -> Parsed:
+        """A headline or the dek: inline Markdown only."""
+        return cls(PARSER.parseInline(source), block=False)
+
+    def html(self) -> Markup:
+        """The HTML markdown-it renders, safe to hand a template as is."""
+        return Markup(PARSER.renderer.render(self.tokens, PARSER.options, {}))
+
+    def text(self, links: LinkList | None = None) -> str:
+        """Plain text; with ``links``, each link marked ``[n]`` and its address numbered there."""
+        if self.block:
+            return block_text(self.tokens, links)
+        return line_text(self.tokens, links)
+
+    def words(self) -> int:
+        """Words a reader reads here: those of the text, without link numbers or wrapping."""
+        if self.block:
+            return word_count(block_text(self.tokens, None, wrap=False))
+        return word_count(line_text(self.tokens))
+
+
+def markdown_inline(source: str, links: LinkList | None = None) -> str:
+    """One line of inline Markdown (a headline, a dek) as text."""
+    return Parsed.line(source).text(links)
+
+
+def markdown_block(source: str, links: LinkList | None = None) -> str:
+    """A Markdown body as wrapped plain text."""
+    return Parsed.body(source).text(links)
