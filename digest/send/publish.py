@@ -17,9 +17,9 @@ from digest.assemble import queue as reads
 from digest.assemble.day import Assembled, assemble_source
 from digest.edition.files import resolve_source
 from digest.edition.model import Edition
-from digest.edition.parse import parse_date
-from digest.errors import NoRecipientsError, SourceNotFoundError, TransportError
+from digest.errors import NoRecipientsError, TransportError
 from digest.ledger import Frozen, FrozenEdition
+from digest.ledger.lookup import edition_day
 from digest.render.renderer import Renderer, render_edition
 from digest.send.bounces import Thresholds
 from digest.send.compose import EditionComposer
@@ -28,27 +28,6 @@ from digest.send.sender import Sender
 from digest.send.transport import Transport, open_delivery
 from digest.settings import Settings
 from subscribers.db import Database
-
-
-def edition_day(source: str) -> date | None:
-    """The date a SOURCE names: ``2017-11-02`` or a file named ``…/2017-11-02.md``."""
-    return parse_date(source) or parse_date(Path(source).stem)
-
-
-def frozen_for(db: Database, source: str) -> FrozenEdition:
-    """The newest frozen version of the edition SOURCE names, for status/retry/pause."""
-    day = edition_day(source)
-    if day is None:
-        raise SourceNotFoundError(f"{source!r} names no edition: give its date (YYYY-MM-DD)")
-    with db.transaction() as session:
-        frozen = ledger.latest(session, day)
-        if frozen is None:
-            raise SourceNotFoundError(
-                f"the edition of {day.isoformat()} has not been sent: `digest send "
-                f"{day.isoformat()}` starts it"
-            )
-        session.expunge(frozen)
-    return frozen
 
 
 def check_delivery(
