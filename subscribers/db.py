@@ -199,13 +199,14 @@ def single_head(migrations: Path) -> str | None:
     revisions: set[str] = set()
     parents: set[str] = set()
     for script in (migrations / "versions").glob("*.py"):
-        if script.name == "__init__.py":
-            continue
-        found = {
-            key: value.strip("\"'")
-            for key, value in _REVISION_LINE.findall(script.read_text(encoding="utf-8"))
-        }
-        if set(found) != {"revision", "down_revision"}:
+        if script.name == "__init__.py" or script.name.startswith((".", "#")):
+            continue  # as Alembic: editors' lock and backup files are no scripts
+        try:
+            lines = _REVISION_LINE.findall(script.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):  # unreadable: Alembic says what is wrong
+            return None
+        found = {key: value.strip("\"'") for key, value in lines}
+        if len(lines) != 2 or set(found) != {"revision", "down_revision"}:
             return None
         revisions.add(found["revision"])
         if found["down_revision"] != "None":

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -180,7 +183,7 @@ def _deliver(
             waits.tell(tally)
             bar.update(task, completed=min(tally.done, plan.open_rows), note=waits.note(tally))
 
-        result = plan.sender.run(progress)
+        result = _stoppable(lambda: plan.sender.run(progress))
     _report(db, edition, result, plan.transport)
 
 
@@ -333,3 +336,15 @@ def register(app: typer.Typer) -> None:
 
     for command in (send, status, retry, pause, resume):
         app.command()(command)
+
+
+def _stoppable(run: Callable[[], SendResult]) -> SendResult:
+    """``run`` with SIGTERM (systemd, docker stop, ``timeout``) handled like Ctrl-C: the
+    senders stop between messages and record every outcome they hold before exiting."""
+    if threading.current_thread() is not threading.main_thread():
+        return run()
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)

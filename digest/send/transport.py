@@ -241,9 +241,10 @@ class SMTPTransport:
         self._body_sent = True  # from here on, a lost answer may mean it was accepted
         smtp.putcmd("data")
         code, reply = smtp.getreply()
-        if code == smtp_codes.START_MAIL_INPUT:
-            smtp.send(dot_stuffed(raw))
-            code, reply = smtp.getreply()
+        if code != smtp_codes.START_MAIL_INPUT:  # DATA refused (any answer but 354): no body went
+            self._refused("message", "the message", code, reply, smtp)
+        smtp.send(dot_stuffed(raw))
+        code, reply = smtp.getreply()
         if code != smtp_codes.OK:
             self._refused("message", "the message", code, reply, smtp)
         return Sent(f"{code} {_text(reply)}")

@@ -92,6 +92,35 @@ def test_sigkill_mid_send_then_resume_loses_nobody(tmp_path: Path, smtp_server: 
     assert "the edition so far: 3,000 sent" in output
 
 
+def test_sigterm_mid_send_records_what_it_sent(tmp_path: Path, smtp_server: SMTPServer) -> None:
+    """SIGTERM (systemd, docker stop) stops `digest send` like Ctrl-C: every accepted message
+    is recorded before it exits, so the resumed send doubles at most one per connection."""
+    db_url = f"sqlite:///{tmp_path / 'digest.db'}"
+    db = open_database(db_url)
+    emails = _subscribe(db, tmp_path, 3000)
+    db.close()
+    connections = 3
+    env = _environment(tmp_path, db_url, smtp_server, connections)
+    process = _sender(tmp_path, env)
+    deadline = time.monotonic() + 120
+    while len(smtp_server.inbox.messages) < 900:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert time.monotonic() < deadline, "the sender made too little progress"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output  # interrupted, not killed
+    assert "interrupted; `digest send 2017-11-02` resumes" in output
+
+    resumed = _sender(tmp_path, env)
+    output, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, output
+    received = Counter(r for m in smtp_server.inbox.messages for r in m.recipients)
+    assert set(received) == set(emails)
+    doubles = sum(count - 1 for count in received.values())
+    assert doubles <= connections, f"{doubles} duplicates for {connections} connections"
+
+
 def test_two_senders_share_one_send_on_postgresql(
     postgres_url: str | None, smtp_server: SMTPServer, tmp_path: Path
 ) -> None:
