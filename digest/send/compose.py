@@ -11,6 +11,7 @@ result parses to exactly what the email package itself would have built.
 from __future__ import annotations
 
 import binascii
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ from digest.render.renderer import preview_values
 from digest.send.links import Links
 from digest.send.mailboxes import bounce_mailbox, list_id, unsubscribe_mailbox
 from digest.send.message import SMTP, address_header, header_text, mailbox, new_message_id
+from digest.send.wire import Part, data_payload, raw_message
 from digest.settings import DeliverySettings, Settings
 
 #: Headers the DKIM signature covers, List-* included so they can't be altered.
@@ -51,6 +53,7 @@ class Composed:
     raw: bytes
     envelope_from: str
     message_id: str
+    stuffed: bytes  # ``raw`` as SMTP's DATA carries it (see :mod:`digest.send.wire`)
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ class DkimKey:
         return bytes(signature) + raw
 
 
-_SOFT_BREAK = b"=\r\n"
+_SOFT_BREAK = Part(b"=\r\n")
 _TEXT_MARK = "DIGEST-TEXT-BODY-GOES-HERE"
 _HTML_MARK = "DIGEST-HTML-BODY-GOES-HERE"
 
@@ -111,13 +114,21 @@ class EncodedBody:
 
     def __init__(self, body: Personalisable) -> None:
         self.fields = body.fields
-        self.pieces = [_qp(piece) for piece in body.pieces]
+        self.pieces = [Part(_qp(piece)) for piece in body.pieces]
 
     def fill(self, values: dict[str, str], encode: Callable[[str], str] = keep) -> bytes:
+        return raw_message(self.parts(values, encode))
+
+    def parts(self, values: dict[str, str], encode: Callable[[str], str] = keep) -> list[Part]:
+        """The body for one recipient, as parts (see :mod:`digest.send.wire`)."""
         out = [self.pieces[0]]
         for name, piece in zip(self.fields, self.pieces[1:], strict=True):
-            out += (_SOFT_BREAK, _qp(encode(values[name])), _SOFT_BREAK, piece)
-        return b"".join(out).removesuffix(b"\r\n")
+            out += (_SOFT_BREAK, Part(_qp(encode(values[name]))), _SOFT_BREAK, piece)
+        last = len(out) - 1  # the body's final line break goes (the MIME boundary brings one)
+        while last and not out[last].raw:
+            last -= 1
+        out[last] = out[last].removesuffix(b"\r\n")
+        return out
 
 
 class Skeleton:
@@ -141,16 +152,49 @@ class Skeleton:
         between, _, after_html = rest.partition(_HTML_MARK.encode())
         if not between or not after_html:
             raise AssertionError("the message skeleton lost its body marks")
-        self.parts = (before_text, between, after_html)
+        self.parts = (Part(before_text), Part(between), Part(after_html))
 
-    def message(self, headers: bytes, text: bytes, html: bytes) -> bytes:
+    def message(self, headers: bytes, text: list[Part], html: list[Part]) -> list[Part]:
         before_text, between, after_html = self.parts
-        return b"".join((headers, before_text, text, between, html, after_html))
+        return [Part(headers), before_text, *text, between, *html, after_html]
+
+
+#: An address ``address_header`` writes back unchanged (a dot-atom local part, a plain
+#: domain): most readers' addresses, which then skip the email package's parser. No
+#: ``?``, legal as it is: without it nothing can be an RFC 2047 encoded word.
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=^_`{|}~-]+)*"
+    r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+)
+#: Header values built here from parts already made safe (tokens, numbers, hex, a
+#: checked prefix): ``header_text`` would return them unchanged.
+_TOKEN_TEXT = re.compile(r"[A-Za-z0-9_.@<>:/+-]*")
 
 
 def to_header(name: str | None, email: str) -> str:
     """``To`` for one recipient, made by the same function as every address header."""
+    if not name and _PLAIN_ADDRESS.fullmatch(email):
+        return email  # what the full path makes of it (tests/digest/test_compose.py)
     return address_header(mailbox(name, email), "To")
+
+
+class _Dates:
+    """``Date`` header values: one ``format_datetime`` a second, not one a message."""
+
+    def __init__(self) -> None:
+        self.second: datetime | None = None
+        self.text = ""
+
+    def __call__(self, now: datetime) -> str:
+        second = now.replace(microsecond=0)
+        if second != self.second:
+            self.second, self.text = second, format_datetime(now)
+        return self.text
+
+
+def _safe(value: str) -> str:
+    """``header_text(value)``, quicker for the plain token-like values of every message."""
+    return value if _TOKEN_TEXT.fullmatch(value) else header_text(value)
 
 
 class EditionComposer:
@@ -175,6 +219,7 @@ class EditionComposer:
         self.dkim = DkimKey.from_settings(delivery, self.domain)
         self.preview = preview_values(publication)
         self.skeleton = Skeleton(self.sender, self.reply_to, self.subject, self.list_id)
+        self.dates = _Dates()
 
     def message_id(self, delivery_id: int) -> str:
         """Unique per delivery, the same on a retry, and unguessable: its tag is signed."""
@@ -236,15 +281,20 @@ class EditionComposer:
         # Written as raw lines: the email package would encode a long URL as an
         # RFC 2047 word, which mail clients then can't read as a link. One URI a
         # line, each made safe like any header value.
-        list_unsubscribe = ",\r\n ".join(f"<{header_text(uri)}>" for uri in unsubscribe_uris)
+        list_unsubscribe = ",\r\n ".join(f"<{_safe(uri)}>" for uri in unsubscribe_uris)
         headers = (
             f"To: {to_header(name, email)}\r\n"
-            f"Date: {format_datetime(now)}\r\n"
-            f"Message-ID: {header_text(message_id)}\r\n"
+            f"Date: {self.dates(now)}\r\n"
+            f"Message-ID: {_safe(message_id)}\r\n"
             f"List-Unsubscribe: {list_unsubscribe}\r\n"
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
         ).encode()
-        raw = skeleton.message(headers, self.text.fill(values), self.html.fill(values, escape_html))
+        parts = skeleton.message(
+            headers, self.text.parts(values), self.html.parts(values, escape_html)
+        )
+        raw = raw_message(parts)
         if self.dkim is not None:
-            raw = self.dkim.sign(raw)
-        return Composed(raw, envelope_from, message_id)
+            signed = self.dkim.sign(raw)
+            parts.insert(0, Part(signed[: len(signed) - len(raw)]))
+            raw = signed
+        return Composed(raw, envelope_from, message_id, data_payload(parts))

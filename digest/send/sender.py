@@ -320,7 +320,9 @@ class Sender:
             return
         self.rate.wait()
         try:
-            reply = transport.send(composed.raw, composed.envelope_from, recipient.email).reply
+            reply = transport.send(
+                composed.raw, composed.envelope_from, recipient.email, composed.stuffed
+            ).reply
         except TransportError as exc:
             sent.record()
             self._record_failure(recipient, exc)

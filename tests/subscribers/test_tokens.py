@@ -84,3 +84,25 @@ def test_a_confirm_token_names_its_sign_up() -> None:
     assert claim.names(ann) and claim.is_for(ann.status_changed_at)
     assert not claim.is_for(ann.status_changed_at + timedelta(microseconds=1))
     assert not claim.is_for(None)
+
+
+def test_tokens_made_on_the_fast_path_are_the_ones_itsdangerous_and_hmac_make() -> None:
+    """Links in emails already sent must keep working: the same secret, the same tokens."""
+    import hashlib
+    import hmac
+
+    from itsdangerous import URLSafeSerializer
+
+    from subscribers.tokens import fingerprint
+
+    secret = "a-secret-of-sixteen-or-more"
+    signer = Signer(secret)
+    reference = URLSafeSerializer(secret, salt="digest.subscribers.unsubscribe")
+    for subscriber_id, key in [(1, "a@example.org"), (987_654, "zoë@exämple.org"), (2, "b@x.io")]:
+        token = signer.unsubscribe_token(subscriber_id, key)
+        assert token == reference.dumps([subscriber_id, fingerprint(key)])
+        assert signer.read_unsubscribe(token).subscriber_id == subscriber_id
+        mac = hmac.new(secret.encode(), f"digest.delivery:{subscriber_id}".encode(), hashlib.sha256)
+        assert signer.delivery_token(subscriber_id) == f"{subscriber_id}-{mac.hexdigest()[:16]}"
+        tag = hmac.new(secret.encode(), f"digest.message-id:s:{subscriber_id}".encode(), "sha256")
+        assert signer.message_tag(subscriber_id, "s") == tag.hexdigest()[:16]
