@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from rich.console import Console
 
 from digest.clock import utc_now
-from digest.send.sender import Tally
+from digest.send.tally import Tally
 
 EVERY = 30.0  # seconds between two lines at most once a wait has been told
 _SHORT = 70  # characters of the reason in the bar's note

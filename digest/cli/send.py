@@ -15,7 +15,7 @@ from digest.words import plural, them
 
 if TYPE_CHECKING:  # each command imports what it runs on when it runs (`--help` stays quick)
     from digest.ledger import DeliveryStatus, FrozenEdition
-    from digest.send.sender import SendResult
+    from digest.send.tally import SendResult
     from digest.settings import Settings
     from subscribers.db import Database
 
@@ -127,7 +127,7 @@ def _deliver(
     from digest.errors import EditionPausedError
     from digest.ledger import DeliveryStatus
     from digest.send.publish import plan_send
-    from digest.send.sender import Tally
+    from digest.send.tally import Tally
 
     out, err = console(), console(stderr=True)
     if edition.paused_at is not None:
@@ -167,6 +167,12 @@ def _deliver(
         joined_hint(edition, joined)
         return
     joined_hint(edition, joined)
+    if plan.sender.helper_jobs:
+        processes = 1 + len(plan.sender.helper_jobs)
+        connections_in_all = plan.sender.settings.connections + sum(
+            job.connections for job in plan.sender.helper_jobs
+        )
+        err.print(f"sending on {connections_in_all} connections in {processes} processes")
     with Progress(
         TextColumn("sending"),
         BarColumn(),

@@ -5,6 +5,7 @@ Used by ``digest send``/``resume``, ``digest demo`` and, later, the scheduler.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -26,6 +27,7 @@ from digest.send.compose import EditionComposer
 from digest.send.links import Links
 from digest.send.sender import Sender
 from digest.send.transport import Transport, open_delivery
+from digest.send.workers import HelperJob, process_count, shares
 from digest.settings import Settings
 from subscribers.db import Database
 
@@ -223,6 +225,22 @@ def plan_send(
         unused = (transport_factory or factory)()
         description = unused.description
         unused.close()
+    helper_jobs: list[HelperJob] = []
+    processes = process_count(delivery, open_rows)
+    if processes > 1 and transport_factory is None:  # a factory given can't cross processes
+        own, *others = shares(delivery.connections, processes)
+        helper_jobs = [
+            HelperJob(
+                db.engine.url.render_as_string(hide_password=False),
+                settings,
+                frozen.id,
+                connections,
+                wait_for_retries,
+                os.getpid(),
+            )
+            for connections in others
+        ]
+        delivery = delivery.model_copy(update={"connections": own})
     sender = Sender(
         db,
         frozen,
@@ -231,6 +249,7 @@ def plan_send(
         transport_factory or factory,
         wait_for_retries=wait_for_retries,
         thresholds=Thresholds.from_settings(settings.feedback),
+        helper_jobs=helper_jobs,
     )
     return SendPlan(sender, open_rows, counts, description)
 

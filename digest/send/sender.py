@@ -30,7 +30,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -49,7 +48,9 @@ from digest.ledger import DeliveryStatus, FrozenEdition, Recipient
 from digest.send import bounce_counts, bounces
 from digest.send.compose import EditionComposer
 from digest.send.pacing import RateLimit, retry_delay
+from digest.send.tally import SendResult, Tally
 from digest.send.transport import Transport
+from digest.send.workers import HelperEnd, HelperJob, Helpers
 from digest.settings import DeliverySettings
 from subscribers.db import Database
 
@@ -82,34 +83,6 @@ def allow_sends() -> None:
     _STOPPING.clear()
 
 
-@dataclass
-class Tally:
-    """What this run did, shared by the threads."""
-
-    sent: int = 0
-    deferred: int = 0
-    failed: int = 0
-    skipped: int = 0
-    streak: int = 0  # consecutive failures, any thread
-    last_deferral: str | None = None  # why the latest deferral happened
-    next_try: datetime | None = None  # when the latest wait for a retry ends
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def done(self) -> int:
-        return self.sent + self.failed + self.skipped
-
-
-@dataclass(frozen=True)
-class SendResult:
-    sent: int
-    deferred: int
-    failed: int
-    skipped: int
-    paused: str | None  # why the send paused, if it did
-    interrupted: bool
-
-
 class Sender:
     """Sends one frozen edition until nothing is due, it pauses, or it is stopped."""
 
@@ -124,7 +97,12 @@ class Sender:
         wait_for_retries: bool = True,
         clock: Callable[[], datetime] = utc_now,
         thresholds: bounces.Thresholds | None = None,
+        helper_jobs: list[HelperJob] | None = None,
+        helper: bool = False,
     ) -> None:
+        """``helper_jobs``: sender processes to start beside this one's threads
+        (:mod:`digest.send.workers`); ``helper``: this is one, working under the lock
+        of the process that started it."""
         self.db = db
         self.edition_id = edition.id
         self.settings = settings
@@ -140,6 +118,8 @@ class Sender:
         self.pause_reason: str | None = None
         self.failure: BaseException | None = None
         self._rng = random.Random()
+        self.helper_jobs = helper_jobs or []
+        self.helper = helper
 
     # ---- ownership ---------------------------------------------------------------
 
@@ -147,6 +127,9 @@ class Sender:
     def _owned(self) -> Iterator[None]:
         # SQLite: one lock per edition, so a second sender is refused. PostgreSQL: one
         # lock per sender (its own random key), which says "alive" to the others.
+        if self.helper and self.db.is_sqlite:  # the process that started it holds the lock
+            yield
+            return
         with DatabaseLock(self.db, f"send-{self.edition_id}", self.key) as held:
             if not held:
                 raise SendBusyError(
@@ -195,7 +178,9 @@ class Sender:
 
     def _run_owned(self, on_progress: Callable[[Tally], None] | None) -> SendResult:
         interrupted = False
+        ends: list[HelperEnd] = []
         with self._owned():
+            helpers = Helpers(self.helper_jobs) if self.helper_jobs else None
             threads = [
                 threading.Thread(target=self._work, name=f"sender-{n}", daemon=True)
                 for n in range(self.settings.connections)
@@ -203,16 +188,33 @@ class Sender:
             for thread in threads:
                 thread.start()
             try:
-                while any(thread.is_alive() for thread in threads):
+                while any(t.is_alive() for t in threads) or (helpers and helpers.alive()):
                     for thread in threads:
-                        thread.join(timeout=0.2)
+                        thread.join(timeout=0.2 / max(1, len(threads)))
+                    if not any(t.is_alive() for t in threads):
+                        self.stop.wait(0.2)  # only helpers left
+                    if helpers is not None:  # one stopping stops all, as threads do
+                        if self.stop.is_set():
+                            helpers.stop.set()
+                        elif helpers.stop.is_set():
+                            self.stop.set()
                     if on_progress is not None:
-                        on_progress(self.tally)
+                        on_progress(self._counts(helpers))
             except KeyboardInterrupt:
                 interrupted = True
                 self.stop.set()
+                if helpers is not None:
+                    helpers.stop.set()
                 for thread in threads:
                     thread.join()
+            finally:
+                if helpers is not None:  # their final counts are in once they have ended
+                    ends = helpers.finish()
+                    self.tally = helpers.add_counts(self.tally)
+        for end in ends:
+            self.pause_reason = self.pause_reason or end.paused
+            if end.error and self.failure is None:
+                self.failure = DigestError(end.error)
         if on_progress is not None:
             on_progress(self.tally)
         if self.failure is not None:
@@ -224,6 +226,9 @@ class Sender:
         return SendResult(
             tally.sent, tally.deferred, tally.failed, tally.skipped, self.pause_reason, interrupted
         )
+
+    def _counts(self, helpers: Helpers | None) -> Tally:
+        return self.tally if helpers is None else helpers.add_counts(self.tally)
 
     def _paused(self) -> bool:
         with self.db.transaction() as session:

@@ -158,6 +158,13 @@ class DeliverySettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     connections: int = Field(default=4, ge=1, le=64, description="SMTP connections in parallel.")
+    processes: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Sender processes sharing the connections; 0: one per CPU core when "
+        "more than 5,000 messages are due, else one.",
+    )
     rate_per_second: float = Field(
         default=0, ge=0, description="At most this many messages a second in all; 0: no limit."
     )

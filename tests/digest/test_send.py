@@ -20,7 +20,7 @@ from digest.ledger import DeliveryStatus, Recipient
 from digest.send.compose import Composed
 from digest.send.links import Links
 from digest.send.publish import freeze_source, plan_send
-from digest.send.sender import SendResult
+from digest.send.tally import SendResult
 from digest.settings import DeliverySettings, Settings, WebSettings
 from subscribers import audience
 from subscribers.csv_import import import_csv

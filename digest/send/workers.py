@@ -1,0 +1,214 @@
+"""Sender processes: one send spread over the machine's cores.
+
+Python runs one thread of a process at a time, so a send's connections, as threads
+of one process, share one core however many the machine has; composing and handing
+over a message is CPU work. With more than one process (``delivery.processes``; by
+default one per core when more than :data:`SPREAD_FROM` messages are due),
+``digest send`` starts helper processes, each a :class:`~digest.send.sender.Sender`
+with its share of the connections, working on the same ledger the way two
+``digest send`` processes share one on PostgreSQL: each claims its own rows
+(SQLite's ``BEGIN IMMEDIATE`` and PostgreSQL's ``SKIP LOCKED`` keep claims apart)
+and records its own outcomes, so every guarantee holds per connection as before.
+
+The first process keeps the send's lock; on SQLite the helpers work under it. A
+helper dies with the process that started it (``PR_SET_PDEATHSIG``), so ``kill -9``
+of ``digest send`` stops every connection at once and leaves the same window as
+threads do. Ctrl-C, SIGTERM or a failure anywhere ask every helper to stop after its
+current message, recording what it holds, as threads do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from multiprocessing.context import SpawnProcess
+from multiprocessing.queues import SimpleQueue
+from multiprocessing.sharedctypes import SynchronizedArray
+from multiprocessing.synchronize import Event
+from typing import Any
+
+from digest.send.tally import Tally
+from digest.settings import DeliverySettings, Settings
+
+#: Fewer messages than this go out from one process: starting another (its imports)
+#: costs about a second, which a short send would not win back.
+SPREAD_FROM = 5_000
+
+_PR_SET_PDEATHSIG = 1
+_CONTEXT = multiprocessing.get_context("spawn")  # no fork of a process holding threads
+
+
+def process_count(delivery: DeliverySettings, due: int) -> int:
+    """How many processes send ``due`` messages: never more than there are connections."""
+    wanted = delivery.processes
+    if not wanted:
+        wanted = (os.cpu_count() or 1) if due > SPREAD_FROM else 1
+    return max(1, min(wanted, delivery.connections))
+
+
+def shares(connections: int, processes: int) -> list[int]:
+    """Connections per process, as even as they go; the first is this process's."""
+    return [connections // processes + (n < connections % processes) for n in range(processes)]
+
+
+@dataclass(frozen=True)
+class HelperJob:
+    """What a helper process needs to send its part of an edition."""
+
+    database_url: str
+    settings: Settings
+    edition_id: int
+    connections: int
+    wait_for_retries: bool
+    parent: int  # the pid it must not outlive
+
+
+@dataclass(frozen=True)
+class HelperEnd:
+    """How a helper finished: why it paused or failed, if it did."""
+
+    paused: str | None = None
+    error: str | None = None
+
+
+class Helpers:
+    """The helper processes of one send, their live counts, and the way to stop them."""
+
+    def __init__(self, jobs: list[HelperJob]) -> None:
+        self.stop: Event = _CONTEXT.Event()
+        self.ends: SimpleQueue[tuple[int, HelperEnd]] = _CONTEXT.SimpleQueue()
+        self.counters: list[SynchronizedArray[int]] = [
+            _CONTEXT.Array("q", 4) for _ in jobs
+        ]  # sent, deferred, failed, skipped
+        self.processes: list[SpawnProcess] = [
+            _CONTEXT.Process(
+                target=helper_main,
+                args=(job, n, self.stop, self.counters[n], self.ends),
+                name=f"digest-sender-{n + 1}",
+                daemon=True,
+            )
+            for n, job in enumerate(jobs)
+        ]
+        for process in self.processes:
+            process.start()
+
+    def alive(self) -> bool:
+        return any(process.is_alive() for process in self.processes)
+
+    def add_counts(self, tally: Tally) -> Tally:
+        """``tally`` with every helper's counts so far added."""
+        sent, deferred, failed, skipped = (
+            sum(counter[i] for counter in self.counters) for i in range(4)
+        )
+        return Tally(
+            sent=tally.sent + sent,
+            deferred=tally.deferred + deferred,
+            failed=tally.failed + failed,
+            skipped=tally.skipped + skipped,
+            last_deferral=tally.last_deferral,
+            next_try=tally.next_try,
+        )
+
+    def finish(self) -> list[HelperEnd]:
+        """Wait for every helper; how each ended (a helper that died says so)."""
+        for process in self.processes:
+            process.join()
+        ends: dict[int, HelperEnd] = {}
+        while not self.ends.empty():
+            number, end = self.ends.get()
+            ends[number] = end
+        for number, process in enumerate(self.processes):
+            if number not in ends:
+                ends[number] = HelperEnd(
+                    error=f"sender process {number + 1} ended unexpectedly "
+                    f"(exit code {process.exitcode})"
+                )
+            process.close()
+        self.ends.close()
+        return [ends[number] for number in range(len(self.processes))]
+
+
+def _die_with(parent: int) -> None:
+    """This process is killed when ``parent`` dies (Linux), or notices within a second."""
+    with contextlib.suppress(OSError, AttributeError):  # no prctl: the watch below only
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            threading.Event().wait(1.0)
+        os._exit(1)
+
+    if os.getppid() != parent:  # it died before the line above took effect
+        os._exit(1)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def helper_main(
+    job: HelperJob,
+    number: int,
+    stop: Event,
+    counter: SynchronizedArray[int],
+    ends: SimpleQueue[tuple[int, HelperEnd]],
+) -> None:
+    """A helper process: send under the first process's lead until nothing is due."""
+    _die_with(job.parent)
+
+    sender: Any = None
+
+    def stop_now(*_: object) -> None:
+        stop.set()  # the others too: as threads, one interrupted sender stops the send
+        if sender is not None:
+            sender.stop.set()
+
+    signal.signal(signal.SIGINT, stop_now)
+    signal.signal(signal.SIGTERM, stop_now)
+    try:
+        sender = _helper_sender(job)
+
+        def watch_stop() -> None:
+            stop.wait()
+            sender.stop.set()
+
+        threading.Thread(target=watch_stop, name="stop-watch", daemon=True).start()
+
+        def progress(tally: Tally) -> None:
+            counter[:] = [tally.sent, tally.deferred, tally.failed, tally.skipped]
+
+        result = sender.run(progress)
+        ends.put((number, HelperEnd(paused=result.paused)))
+    except Exception as exc:  # told to the first process, which reports it
+        ends.put((number, HelperEnd(error=str(exc))))
+
+
+def _helper_sender(job: HelperJob) -> Any:
+    from digest.database import open_database
+    from digest.ledger import FrozenEdition
+    from digest.send.bounces import Thresholds
+    from digest.send.compose import EditionComposer
+    from digest.send.links import Links
+    from digest.send.sender import Sender
+    from digest.send.transport import open_delivery
+
+    settings = job.settings
+    db = open_database(job.database_url, apply_migrations=False)
+    with db.transaction() as session:
+        frozen = session.get(FrozenEdition, job.edition_id)
+        if frozen is None:
+            raise LookupError(f"no frozen edition {job.edition_id}")
+        session.expunge(frozen)
+    delivery = settings.delivery.model_copy(update={"connections": job.connections})
+    return Sender(
+        db,
+        frozen,
+        delivery,
+        EditionComposer(frozen, settings, Links.from_settings(settings)),
+        lambda: open_delivery(settings),
+        wait_for_retries=job.wait_for_retries,
+        thresholds=Thresholds.from_settings(settings.feedback),
+        helper=True,
+    )
