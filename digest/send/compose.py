@@ -28,7 +28,14 @@ from digest.render.placeholders import Personalisable, escape_html, keep
 from digest.render.renderer import preview_values
 from digest.send.links import Links
 from digest.send.mailboxes import bounce_mailbox, list_id, unsubscribe_mailbox
-from digest.send.message import SMTP, address_header, header_text, mailbox, new_message_id
+from digest.send.message import (
+    SMTP,
+    address_header,
+    header_text,
+    mailbox,
+    new_message_id,
+    plain_address_header,
+)
 from digest.send.wire import Part, data_payload, raw_message
 from digest.settings import DeliverySettings, Settings
 
@@ -159,13 +166,6 @@ class Skeleton:
         return [Part(headers), before_text, *text, between, *html, after_html]
 
 
-#: An address ``address_header`` writes back unchanged (a dot-atom local part, a plain
-#: domain): most readers' addresses, which then skip the email package's parser. No
-#: ``?``, legal as it is: without it nothing can be an RFC 2047 encoded word.
-_PLAIN_ADDRESS = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=^_`{|}~-]+)*"
-    r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
-)
 #: Header values built here from parts already made safe (tokens, numbers, hex, a
 #: checked prefix): ``header_text`` would return them unchanged.
 _TOKEN_TEXT = re.compile(r"[A-Za-z0-9_.@<>:/+-]*")
@@ -173,9 +173,7 @@ _TOKEN_TEXT = re.compile(r"[A-Za-z0-9_.@<>:/+-]*")
 
 def to_header(name: str | None, email: str) -> str:
     """``To`` for one recipient, made by the same function as every address header."""
-    if not name and _PLAIN_ADDRESS.fullmatch(email):
-        return email  # what the full path makes of it (tests/digest/test_compose.py)
-    return address_header(mailbox(name, email), "To")
+    return plain_address_header(name, email, "To") or address_header(mailbox(name, email), "To")
 
 
 class _Dates:

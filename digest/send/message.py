@@ -171,6 +171,26 @@ def address_header(address: Address, field: str) -> str:
     return f"{words}{gap}<{spec}>"
 
 
+#: An address ``address_header`` writes back unchanged (a dot-atom local part, a plain
+#: domain), and a name it writes as it is (ASCII words, single spaces). Neither has a
+#: ``?``, legal as it is: without one nothing can be an RFC 2047 encoded word.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+_PLAIN_NAME = re.compile(rf"{_ATEXT}(?: {_ATEXT})*")
+
+
+def plain_address_header(name: str | None, email: str, field: str) -> str | None:
+    """What :func:`address_header` makes of a plain name and address, made without the
+    email package's parser (most readers' addresses are plain); None for any other."""
+    if not _PLAIN_ADDRESS.fullmatch(email):
+        return None
+    if not name:
+        return email
+    if _PLAIN_NAME.fullmatch(name) and len(field) + len(name) + len(email) + 5 <= _LINE:
+        return f"{name} <{email}>"
+    return None
+
+
 def _quoted(text: str) -> str:
     """An RFC 5322 quoted-string (backslash and double quote escaped)."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

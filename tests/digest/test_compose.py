@@ -182,26 +182,35 @@ def test_dkim_signature_verifies_and_covers_list_headers(
     assert not dkim.verify(tampered, dnsfunc=dns)
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    st.one_of(
-        st.emails(),
-        st.from_regex(r"[a-z.!#'`~-]{1,8}@[a-z0-9.-]{1,10}", fullmatch=True),
-        st.sampled_from(["a..b@x.org", ".a@x.org", "a.@x.org", "a@x..org", "a@-x.org", "é@x.org"]),
-        st.just("=?utf-8?q?a=0D=0AX-Injected:_yes=0D=0A?=@example.org"),
-    )
+_ADDRESSES = st.one_of(
+    st.emails(),
+    st.from_regex(r"[a-z.!#'`~=?-]{1,8}@[a-z0-9.-]{1,10}", fullmatch=True),
+    st.sampled_from(["a..b@x.org", ".a@x.org", "a.@x.org", "a@x..org", "a@-x.org", "é@x.org"]),
+    st.just("=?utf-8?q?a=0D=0AX-Injected:_yes=0D=0A?=@example.org"),
 )
-def test_a_plain_address_is_written_as_the_full_path_writes_it(address: str) -> None:
-    """``to_header``'s shortcut for addresses without a name changes nothing."""
+_NAMES = st.one_of(
+    st.none(),
+    st.just(""),
+    st.from_regex(r"[A-Za-z0-9 .,=?\"'!#~-]{1,40}", fullmatch=True),
+    st.sampled_from(["Ann Reader", " Ann", "Ann  Reader", "=?utf-8?q?Eve?=", "Dr. Who", "A" * 70]),
+    st.text(max_size=20),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_NAMES, _ADDRESSES)
+def test_a_plain_name_and_address_are_written_as_the_full_path_writes_them(
+    name: str | None, address: str
+) -> None:
+    """``to_header``'s shortcut for plain names and addresses changes nothing."""
     from digest.errors import UnsafeAddressError
     from digest.send.compose import to_header
     from digest.send.message import address_header
 
     try:
-        expected = address_header(mailbox(None, address), "To")
+        expected = address_header(mailbox(name, address), "To")
     except UnsafeAddressError:
         with pytest.raises(UnsafeAddressError):
-            to_header(None, address)
+            to_header(name, address)
         return
-    assert to_header(None, address) == expected
-    assert to_header("", address) == expected
+    assert to_header(name, address) == expected
