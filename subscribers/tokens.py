@@ -30,6 +30,7 @@ from itsdangerous import (
     URLSafeTimedSerializer,
 )
 from itsdangerous import Signer as _ItsdangerousSigner
+from itsdangerous.signer import HMACAlgorithm
 
 from subscribers.errors import ExpiredTokenError, TokenError
 from subscribers.models import Subscriber
@@ -98,6 +99,22 @@ class _KeyDerivedOnce(_ItsdangerousSigner):
         if key is None:
             key = self._derived[wanted] = super().derive_key(secret_key)
         return key
+
+
+class _KeyedOnce(HMACAlgorithm):
+    """itsdangerous's HMAC, its key set up once and copied for every signature."""
+
+    def __init__(self, digest_method: Any = None) -> None:
+        super().__init__(digest_method)
+        self._keyed: dict[bytes, Any] = {}
+
+    def get_signature(self, key: bytes, value: bytes) -> bytes:
+        keyed = self._keyed.get(key)
+        if keyed is None:
+            keyed = self._keyed[key] = hmac.new(key, digestmod=self.digest_method)
+        mac = keyed.copy()
+        mac.update(value)
+        return bytes(mac.digest())
 
 
 class Signer:
