@@ -61,22 +61,29 @@ def line_text(tokens: Sequence[Token], links: LinkList | None = None) -> str:
 
 #: textwrap's whitespace: each of these becomes a space before a line is wrapped.
 _TO_SPACE = str.maketrans("\t\n\x0b\x0c\r", "     ")
-#: Text the quick path below does not take: a space at either end, two in a row, or a
-#: word that is all other whitespace (a lone no-break space), which textwrap drops.
-_UNUSUAL = re.compile(r"^ | $|  |(?:^|(?<= ))[^\S ]+(?= |$)")
+#: Whitespace other than a space (a no-break space): textwrap does not break there, but
+#: drops a word made of nothing else. Text with any goes to textwrap.
+_OTHER_SPACE = re.compile(r"[^\S ]")
 
 
 def wrap_line(text: str, first: str, rest: str, width: int = WIDTH) -> list[str]:
     """``textwrap.wrap`` as the text twin calls it (no long words broken, none at hyphens).
 
-    The same lines, made faster for the usual paragraph (single spaces between words):
-    a line is cut at the last space that fits, without textwrap's chunk by chunk loop.
-    Anything else goes to textwrap itself.
+    The same lines, made faster for the usual paragraph (single spaces between words,
+    none at either end): a line is cut at the last space that fits, without textwrap's
+    chunk by chunk loop. Anything else goes to textwrap itself.
     """
     text = text.expandtabs().translate(_TO_SPACE)
     if not text:
         return []
-    if len(first) >= width or len(rest) >= width or _UNUSUAL.search(text):
+    if (
+        len(first) >= width
+        or len(rest) >= width
+        or text[0] == " "
+        or text[-1] == " "
+        or "  " in text
+        or _OTHER_SPACE.search(text)
+    ):
         return textwrap.wrap(
             text,
             width=width,
