@@ -73,7 +73,7 @@ def measure(renderer: Renderer, edition: Edition, runs: int) -> dict[str, str]:
     """One column of the table: this edition's figures, formatted."""
     render_edition(renderer, edition, allow_large=True)  # warm caches
     parsed = ParsedEdition.parse(edition)
-    context = build_context(parsed, renderer.publication, parsed.words())
+    context = build_context(parsed, renderer.publication)
     source = render_mjml_source(renderer, context)
     compiled = compile_mjml(source)
     rendered = render_edition(renderer, edition, allow_large=True)
@@ -87,7 +87,7 @@ def measure(renderer: Renderer, edition: Edition, runs: int) -> dict[str, str]:
 
     def context_stage() -> None:
         parsed = ParsedEdition.parse(edition)
-        build_context(parsed, renderer.publication, parsed.words())
+        build_context(parsed, renderer.publication)
 
     figures = {
         "end to end": median_ms(lambda: render_edition(renderer, edition, allow_large=True), runs),

@@ -16,7 +16,13 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markupsafe import Markup
 
-from digest.render.plaintext import LinkList, block_text, line_text, word_count
+from digest.render.plaintext import (
+    LinkList,
+    block_text,
+    block_text_and_words,
+    line_text,
+    word_count,
+)
 
 #: With ``html`` off the raw-HTML rules match nothing; they are left out, not asked.
 PARSER = MarkdownIt("commonmark", {"html": False}).disable(["html_block", "html_inline"])
@@ -57,6 +63,13 @@ class Parsed:
         if self.block:
             return block_text(self.tokens, links)
         return line_text(self.tokens, links)
+
+    def text_and_words(self, links: LinkList | None = None) -> tuple[str, int]:
+        """:meth:`text` and :meth:`words` from one walk of the tokens."""
+        if self.block:
+            return block_text_and_words(self.tokens, links)
+        text = line_text(self.tokens, links)
+        return text, word_count(text if links is None else line_text(self.tokens))
 
     def words(self) -> int:
         """Words a reader reads here: those of the text, without link numbers or wrapping."""

@@ -121,6 +121,18 @@ def block_text(tokens: Sequence[Token], links: LinkList | None = None, wrap: boo
 
     Unwrapped (``wrap=False``) each paragraph is one line: the same words, for counting.
     """
+    return block_text_and_words(tokens, links, wrap)[0]
+
+
+def block_text_and_words(
+    tokens: Sequence[Token], links: LinkList | None = None, wrap: bool = True
+) -> tuple[str, int]:
+    """:func:`block_text` and, from the same walk, the words of its unwrapped form.
+
+    Those are the words of each line (its list number, ``1.``, counts, as in the text)
+    without the link numbers: a paragraph with links is read again without them.
+    """
+    words = 0
     blocks: list[list[str]] = []
     quote = ""  # "> " per open blockquote
     lists: list[list[int]] = []  # per open list: [next number] or [-1] for bullets
@@ -157,9 +169,14 @@ def block_text(tokens: Sequence[Token], links: LinkList | None = None, wrap: boo
             first = rest if item_marker is None else quote + indent + item_marker
             item_marker = None
             if kind == "inline":
+                numbered = len(links.urls) if links is not None else 0
                 text = inline_text(token.children, links)
+                counted = text
+                if links is not None and len(links.urls) > numbered:  # counted without [n]
+                    counted = inline_text(token.children, None)
                 if heading:
-                    text, heading = text.upper(), False
+                    text, counted, heading = text.upper(), counted.upper(), False
+                words += word_count(first) + word_count(counted)
                 lines = _wrap(text, first, rest) if wrap else [first + text]
                 if tight and last_tight and blocks:
                     blocks[-1].extend(lines)
@@ -171,9 +188,10 @@ def block_text(tokens: Sequence[Token], links: LinkList | None = None, wrap: boo
                 blocks.append([quote + "-" * 20])
             else:
                 code = token.content.rstrip("\n").split("\n")
+                words += sum(word_count(line) for line in code)
                 blocks.append([rest + "    " + line for line in code])
             last_tight = False
-    return "\n\n".join("\n".join(block) for block in blocks)
+    return "\n\n".join("\n".join(block) for block in blocks), words
 
 
 #: From a word's first letter or digit to the whitespace after it: one match per word.
