@@ -12,7 +12,6 @@ MJML's reset (``before``), and the per-recipient fill cost after it.
 from __future__ import annotations
 
 import argparse
-import logging
 import statistics
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from benchmarks.measure import table
 from digest.edition.files import EXAMPLE_EDITION
 from digest.edition.model import Edition
 from digest.edition.parse import load_edition
-from digest.render.inlining import inline_css
+from digest.render.inlining import PREMAILER_OPTIONS, inline_css
 from digest.render.markdown import PARSER
 from digest.render.placeholders import Personalisable, escape_html
 from digest.render.renderer import (
@@ -53,18 +52,7 @@ def median_ms(action: Callable[[], object], runs: int) -> float:
 def inline_everything(html: str) -> str:
     """premailer as it ran before: every <style>, MJML's reset too, inlined."""
     return str(
-        Premailer(
-            "<!DOCTYPE html>" + html[15:],
-            keep_style_tags=True,
-            strip_important=False,
-            remove_classes=False,
-            disable_validation=True,
-            allow_network=False,
-            allow_loading_external_files=False,
-            cssutils_logging_level=logging.CRITICAL,
-            cache_css_parsing=True,
-            disable_basic_attributes=["width"],
-        ).transform(pretty_print=False)
+        Premailer("<!DOCTYPE html>" + html[15:], **PREMAILER_OPTIONS).transform(pretty_print=False)
     )
 
 
@@ -85,7 +73,7 @@ def measure(renderer: Renderer, edition: Edition, runs: int) -> dict[str, str]:
     """One column of the table: this edition's figures, formatted."""
     render_edition(renderer, edition, allow_large=True)  # warm caches
     parsed = ParsedEdition.parse(edition)
-    context = build_context(parsed, renderer.publication, parsed.words())
+    context = build_context(parsed, renderer.publication)
     source = render_mjml_source(renderer, context)
     compiled = compile_mjml(source)
     rendered = render_edition(renderer, edition, allow_large=True)
@@ -99,7 +87,7 @@ def measure(renderer: Renderer, edition: Edition, runs: int) -> dict[str, str]:
 
     def context_stage() -> None:
         parsed = ParsedEdition.parse(edition)
-        build_context(parsed, renderer.publication, parsed.words())
+        build_context(parsed, renderer.publication)
 
     figures = {
         "end to end": median_ms(lambda: render_edition(renderer, edition, allow_large=True), runs),

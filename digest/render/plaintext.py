@@ -59,20 +59,60 @@ def line_text(tokens: Sequence[Token], links: LinkList | None = None) -> str:
     return " ".join(inline_text(tokens[0].children, links).split()) if tokens else ""
 
 
+#: textwrap's whitespace: each of these becomes a space before a line is wrapped.
+_TO_SPACE = str.maketrans("\t\n\x0b\x0c\r", "     ")
+#: Whitespace other than a space (a no-break space): textwrap does not break there, but
+#: drops a word made of nothing else. Text with any goes to textwrap.
+_OTHER_SPACE = re.compile(r"[^\S ]")
+
+
+def wrap_line(text: str, first: str, rest: str, width: int = WIDTH) -> list[str]:
+    """``textwrap.wrap`` as the text twin calls it (no long words broken, none at hyphens).
+
+    The same lines, made faster for the usual paragraph (single spaces between words,
+    none at either end): a line is cut at the last space that fits, without textwrap's
+    chunk by chunk loop. Anything else goes to textwrap itself.
+    """
+    text = text.expandtabs().translate(_TO_SPACE)
+    if not text:
+        return []
+    if (
+        len(first) >= width
+        or len(rest) >= width
+        or text[0] == " "
+        or text[-1] == " "
+        or "  " in text
+        or _OTHER_SPACE.search(text)
+    ):
+        return textwrap.wrap(
+            text,
+            width=width,
+            initial_indent=first,
+            subsequent_indent=rest,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    lines: list[str] = []
+    indent, start, end = first, 0, len(text)
+    while True:
+        room = width - len(indent)
+        if end - start <= room:
+            lines.append(indent + text[start:])
+            return lines
+        cut = text.rfind(" ", start, start + room + 1)
+        if cut < 0:  # a word longer than the line: alone on its line, not broken
+            cut = text.find(" ", start)
+            if cut < 0:
+                lines.append(indent + text[start:])
+                return lines
+        lines.append(indent + text[start:cut])
+        indent, start = rest, cut + 1
+
+
 def _wrap(text: str, first: str, rest: str) -> list[str]:
     lines: list[str] = []
     for number, chunk in enumerate(text.split("\n")):
-        lines.extend(
-            textwrap.wrap(
-                chunk,
-                width=WIDTH,
-                initial_indent=first if number == 0 else rest,
-                subsequent_indent=rest,
-                break_long_words=False,
-                break_on_hyphens=False,
-            )
-            or [first.rstrip()]
-        )
+        lines.extend(wrap_line(chunk, first if number == 0 else rest, rest) or [first.rstrip()])
     return lines
 
 
@@ -81,6 +121,18 @@ def block_text(tokens: Sequence[Token], links: LinkList | None = None, wrap: boo
 
     Unwrapped (``wrap=False``) each paragraph is one line: the same words, for counting.
     """
+    return block_text_and_words(tokens, links, wrap)[0]
+
+
+def block_text_and_words(
+    tokens: Sequence[Token], links: LinkList | None = None, wrap: bool = True
+) -> tuple[str, int]:
+    """:func:`block_text` and, from the same walk, the words of its unwrapped form.
+
+    Those are the words of each line (its list number, ``1.``, counts, as in the text)
+    without the link numbers: a paragraph with links is read again without them.
+    """
+    words = 0
     blocks: list[list[str]] = []
     quote = ""  # "> " per open blockquote
     lists: list[list[int]] = []  # per open list: [next number] or [-1] for bullets
@@ -117,9 +169,14 @@ def block_text(tokens: Sequence[Token], links: LinkList | None = None, wrap: boo
             first = rest if item_marker is None else quote + indent + item_marker
             item_marker = None
             if kind == "inline":
+                numbered = len(links.urls) if links is not None else 0
                 text = inline_text(token.children, links)
+                counted = text
+                if links is not None and len(links.urls) > numbered:  # counted without [n]
+                    counted = inline_text(token.children, None)
                 if heading:
-                    text, heading = text.upper(), False
+                    text, counted, heading = text.upper(), counted.upper(), False
+                words += word_count(first) + word_count(counted)
                 lines = _wrap(text, first, rest) if wrap else [first + text]
                 if tight and last_tight and blocks:
                     blocks[-1].extend(lines)
@@ -131,9 +188,10 @@ def block_text(tokens: Sequence[Token], links: LinkList | None = None, wrap: boo
                 blocks.append([quote + "-" * 20])
             else:
                 code = token.content.rstrip("\n").split("\n")
+                words += sum(word_count(line) for line in code)
                 blocks.append([rest + "    " + line for line in code])
             last_tight = False
-    return "\n\n".join("\n".join(block) for block in blocks)
+    return "\n\n".join("\n".join(block) for block in blocks), words
 
 
 #: From a word's first letter or digit to the whitespace after it: one match per word.

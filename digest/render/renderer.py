@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import jinja2
 import mjml
@@ -90,9 +91,13 @@ class ParsedEdition:
 
     def words(self) -> int:
         """Words a reader reads: title, dek, every section and every read."""
+        total = self.words_outside_sections()
+        return total + sum(headline.words() + body.words() for headline, body in self.sections)
+
+    def words_outside_sections(self) -> int:
+        """The title's, the dek's and the reads' words."""
         edition = self.edition
         total = word_count(edition.title) + self.summary.words()
-        total += sum(headline.words() + body.words() for headline, body in self.sections)
         for read in edition.reads:
             total += sum(word_count(p) for p in (read.title, read.source, read.note) if p)
         return total
@@ -101,23 +106,25 @@ class ParsedEdition:
 def build_context(
     parsed: ParsedEdition,
     publication: Publication,
-    words: int,
     fields: placeholders.TemplateFields | None = None,
 ) -> dict[str, object]:
     """The values both templates see; HTML pieces are ``Markup``, text pieces are ``str``.
 
     Content goes in as written: placeholders it spells are neutralised in the
     finished output (``fields.finish``), where no Markdown escape is left to undo it.
+    The word count (``words``, as :meth:`ParsedEdition.words` counts) comes from the
+    same walk of each section as its text.
     """
     edition = parsed.edition
     fields = fields or placeholders.TemplateFields.draw(placeholders.EDITION_FIELDS)
-    minutes = reading_minutes(words)
+    words = parsed.words_outside_sections()
     links = LinkList()
     sections = []
     for headline, body in parsed.sections:
         start = len(links.urls)
-        headline_text = headline.text()
-        body_text = body.text(links)
+        headline_text, headline_words = headline.text_and_words()
+        body_text, body_words = body.text_and_words(links)
+        words += headline_words + body_words
         sections.append(
             {
                 "headline_html": headline.html(),
@@ -137,6 +144,7 @@ def build_context(
         for read in edition.reads
     ]
     summary_text = parsed.summary.text()
+    minutes = reading_minutes(words)
     return {
         "publication": publication,
         "edition": edition,
@@ -195,9 +203,8 @@ def render_edition(
 ) -> RenderedEdition:
     """Render ``edition`` to HTML and text; refuse HTML over the size limit unless allowed."""
     fields = placeholders.TemplateFields.draw(placeholders.EDITION_FIELDS)
-    parsed = ParsedEdition.parse(edition)
-    words = parsed.words()
-    context = build_context(parsed, renderer.publication, words, fields)
+    context = build_context(ParsedEdition.parse(edition), renderer.publication, fields)
+    words = cast(int, context["words"])
     html = fields.finish(inline_css(compile_mjml(render_mjml_source(renderer, context))))
     text = fields.finish(render_text(renderer, context))
     rendered = RenderedEdition(

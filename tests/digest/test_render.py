@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markdown_it import MarkdownIt
 
 from digest.edition.model import Edition, Read
 from digest.edition.parse import parse_edition
 from digest.errors import EmailTooLargeError, TemplateError
-from digest.render.markdown import PARSER, Parsed, markdown_block, markdown_inline
+from digest.render.markdown import Parsed, markdown_block, markdown_inline
 from digest.render.plaintext import LinkList, word_count
 from digest.render.renderer import RenderedEdition, Renderer, personalise, render_edition
 from digest.render.templating import default_templates_dir
@@ -291,13 +292,13 @@ def test_each_piece_of_markdown_is_parsed_once(
 ) -> None:
     """One parse per section body (HTML, text twin and word count share it), none per line."""
     bodies: list[str] = []
-    real = PARSER.parse
+    real = MarkdownIt.parse
 
-    def counted(source: str, env: Any = None) -> Any:
+    def counted(parser: MarkdownIt, source: str, env: Any = None) -> Any:
         bodies.append(source)
-        return real(source, env)
+        return real(parser, source, env)
 
-    monkeypatch.setattr(PARSER, "parse", counted)
+    monkeypatch.setattr(MarkdownIt, "parse", counted)  # whichever parser a body goes to
     rendered = render_edition(renderer, example)
     assert sorted(bodies) == sorted(section.body for section in example.sections)
     assert rendered.words == 553  # as counted before, from three parses
