@@ -170,7 +170,7 @@ def _deliver(
     if plan.sender.helper_jobs:
         processes = 1 + len(plan.sender.helper_jobs)
         connections_in_all = plan.sender.settings.connections + sum(
-            job.connections for job in plan.sender.helper_jobs
+            job.delivery.connections for job in plan.sender.helper_jobs
         )
         err.print(f"sending on {connections_in_all} connections in {processes} processes")
     with Progress(

@@ -27,7 +27,7 @@ from digest.send.compose import EditionComposer
 from digest.send.links import Links
 from digest.send.sender import Sender
 from digest.send.transport import Transport, open_delivery
-from digest.send.workers import HelperJob, process_count, shares
+from digest.send.workers import HelperJob, process_count, split
 from digest.settings import Settings
 from subscribers.db import Database
 
@@ -228,19 +228,12 @@ def plan_send(
     helper_jobs: list[HelperJob] = []
     processes = process_count(delivery, open_rows)
     if processes > 1 and transport_factory is None:  # a factory given can't cross processes
-        own, *others = shares(delivery.connections, processes)
+        delivery, *others = split(delivery, processes)
+        url = db.engine.url.render_as_string(hide_password=False)
         helper_jobs = [
-            HelperJob(
-                db.engine.url.render_as_string(hide_password=False),
-                settings,
-                frozen.id,
-                connections,
-                wait_for_retries,
-                os.getpid(),
-            )
-            for connections in others
+            HelperJob(url, settings, part, frozen.id, wait_for_retries, os.getpid())
+            for part in others
         ]
-        delivery = delivery.model_copy(update={"connections": own})
     sender = Sender(
         db,
         frozen,

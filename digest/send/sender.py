@@ -14,12 +14,11 @@ answering. That delivery is deferred, not resent at once, and its retry may
 duplicate it.)
 
 Only one process may own an edition's send on SQLite (a lock file beside the
-database). On PostgreSQL each sender holds an advisory lock on its own key for
-as long as it runs, and claims rows with ``FOR UPDATE SKIP LOCKED``; rows left
-``sending`` by a sender whose lock is gone (it died) are put back to ``pending``.
-Both are ``digest.database.DatabaseLock``. A permanent refusal is judged, and
-counted toward the reader's bounce threshold, by ``digest.send.bounces``, as a
-delivery report of the same failure would be.
+database; its helper processes, :mod:`digest.send.workers`, work under it). On
+PostgreSQL each sender holds an advisory lock on its own key while it runs and
+claims rows with ``FOR UPDATE SKIP LOCKED``; rows left ``sending`` by a sender whose
+lock is gone (it died) go back to ``pending``. Both are ``DatabaseLock``. A refusal is
+judged, and counted toward the reader's bounce threshold, by ``digest.send.bounces``.
 """
 
 from __future__ import annotations
@@ -100,9 +99,8 @@ class Sender:
         helper_jobs: list[HelperJob] | None = None,
         helper: bool = False,
     ) -> None:
-        """``helper_jobs``: sender processes to start beside this one's threads
-        (:mod:`digest.send.workers`); ``helper``: this is one, working under the lock
-        of the process that started it."""
+        """``helper_jobs``: processes to start beside this one's threads; ``helper``:
+        this is one, under the lock of its first process (:mod:`digest.send.workers`)."""
         self.db = db
         self.edition_id = edition.id
         self.settings = settings
@@ -191,15 +189,15 @@ class Sender:
                 while any(t.is_alive() for t in threads) or (helpers and helpers.alive()):
                     for thread in threads:
                         thread.join(timeout=0.2 / max(1, len(threads)))
-                    if not any(t.is_alive() for t in threads):
-                        self.stop.wait(0.2)  # only helpers left
                     if helpers is not None:  # one stopping stops all, as threads do
+                        if not any(t.is_alive() for t in threads):
+                            helpers.wait(0.2)  # only they are left
                         if self.stop.is_set():
                             helpers.stop.set()
                         elif helpers.stop.is_set():
                             self.stop.set()
                     if on_progress is not None:
-                        on_progress(self._counts(helpers))
+                        on_progress(helpers.add_counts(self.tally) if helpers else self.tally)
             except KeyboardInterrupt:
                 interrupted = True
                 self.stop.set()
@@ -226,9 +224,6 @@ class Sender:
         return SendResult(
             tally.sent, tally.deferred, tally.failed, tally.skipped, self.pause_reason, interrupted
         )
-
-    def _counts(self, helpers: Helpers | None) -> Tally:
-        return self.tally if helpers is None else helpers.add_counts(self.tally)
 
     def _paused(self) -> bool:
         with self.db.transaction() as session:
@@ -279,6 +274,9 @@ class Sender:
         finally:
             try:
                 sent.record()
+            except Exception as exc:  # the database failed too: reported by run(), no traceback
+                self.stop.set()
+                self.failure = self.failure or exc
             finally:
                 if transport is not None:
                     transport.close()

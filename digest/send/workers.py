@@ -51,9 +51,16 @@ def process_count(delivery: DeliverySettings, due: int) -> int:
     return max(1, min(wanted, delivery.connections))
 
 
-def shares(connections: int, processes: int) -> list[int]:
-    """Connections per process, as even as they go; the first is this process's."""
-    return [connections // processes + (n < connections % processes) for n in range(processes)]
+def split(delivery: DeliverySettings, processes: int) -> list[DeliverySettings]:
+    """Each process's delivery settings: the connections shared as evenly as they go, the
+    rate limit in proportion (it is for the send in all); the first is this process's."""
+    whole = delivery.connections
+    return [
+        delivery.model_copy(
+            update={"connections": n, "rate_per_second": delivery.rate_per_second * n / whole}
+        )
+        for n in (whole // processes + (i < whole % processes) for i in range(processes))
+    ]
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,8 @@ class HelperJob:
 
     database_url: str
     settings: Settings
+    delivery: DeliverySettings  # its share of the connections and of the rate limit
     edition_id: int
-    connections: int
     wait_for_retries: bool
     parent: int  # the pid it must not outlive
 
@@ -99,6 +106,13 @@ class Helpers:
 
     def alive(self) -> bool:
         return any(process.is_alive() for process in self.processes)
+
+    def wait(self, seconds: float) -> None:
+        """Until one of them ends, or ``seconds`` have passed."""
+        for process in self.processes:
+            if process.is_alive():
+                process.join(seconds)
+                return
 
     def add_counts(self, tally: Tally) -> Tally:
         """``tally`` with every helper's counts so far added."""
@@ -182,6 +196,7 @@ def helper_main(
         result = sender.run(progress)
         ends.put((number, HelperEnd(paused=result.paused)))
     except Exception as exc:  # told to the first process, which reports it
+        stop.set()  # one failing stops them all, as with threads
         ends.put((number, HelperEnd(error=str(exc))))
 
 
@@ -201,11 +216,10 @@ def _helper_sender(job: HelperJob) -> Any:
         if frozen is None:
             raise LookupError(f"no frozen edition {job.edition_id}")
         session.expunge(frozen)
-    delivery = settings.delivery.model_copy(update={"connections": job.connections})
     return Sender(
         db,
         frozen,
-        delivery,
+        job.delivery,
         EditionComposer(frozen, settings, Links.from_settings(settings)),
         lambda: open_delivery(settings),
         wait_for_retries=job.wait_for_retries,
