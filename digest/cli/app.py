@@ -348,7 +348,8 @@ def run_service(
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning our errors into a clear message and exit 1."""
     try:
-        command(app).main(args=argv, prog_name="digest")
+        args = sys.argv[1:] if argv is None else argv
+        command(app, args).main(args=args, prog_name="digest")
     except EditionError as exc:
         err = _err()
         err.print(_error(f"the edition has {plural(len(exc.problems), 'problem', 'problems')}:"))

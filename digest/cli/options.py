@@ -22,14 +22,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # Rich is imported when something is printed: `digest --help` needs none of it
     from _typeshed import SupportsWrite
+    from rich.console import Console
+    from rich.text import Text
 
 ConfigOption = Annotated[
     Path | None,
@@ -79,27 +79,19 @@ def visible(text: str) -> str:
 def shown(value: object) -> Text:
     """A value from outside as something to print or put in a table cell: Rich ``Text``,
     so ``[/]`` or ``[link=…]`` is never markup, with its hidden characters made visible."""
+    from rich.text import Text
+
     if value is None:
         return Text("")
     text = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
     return Text(visible(text))
 
 
-class _Console(Console):
-    """A console on which a string is only ever text: never markup or emoji codes, and
-    with what a terminal would act on made visible (see ``visible``).
-
-    Every string Rich prints, table cells included, goes through ``render_str``;
-    styling of our own is given as ``Text`` with a style, never as markup.
-    """
-
-    def render_str(self, text: str, **options: Any) -> Text:
-        return super().render_str(visible(text), **options)
-
-
 def console(stderr: bool = False) -> Console:
     """No highlighting and no wrapping: messages stay greppable and paths unbroken."""
-    return _Console(stderr=stderr, highlight=False, soft_wrap=True, markup=False, emoji=False)
+    from digest.cli.screen import VisibleConsole
+
+    return VisibleConsole(stderr=stderr, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 class _Shown:

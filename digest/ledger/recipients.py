@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, func, insert, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from digest.ledger.models import Delivery, DeliveryStatus, delivery_status_type
@@ -71,11 +70,16 @@ def enqueue_newcomers(session: Session, edition_id: int) -> int:
     """A pending delivery for each newcomer (see ``newcomers``); returns how many were added."""
     rows = _pending_rows(edition_id).where(_without_row(edition_id))
     statement: Any
+    # one dialect's module, as it is used: `digest status` on SQLite needs neither
     if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         statement = postgresql.insert(Delivery).on_conflict_do_nothing(
             constraint="uq_deliveries_recipient"
         )
     else:  # SQLite
+        from sqlalchemy.dialects import sqlite
+
         statement = sqlite.insert(Delivery).on_conflict_do_nothing(
             index_elements=["edition_id", "subscriber_id"]
         )
