@@ -2,13 +2,11 @@
 
 Each connection is a thread with its own transport. A thread claims a batch of
 due rows, then for each row composes the message, waits for the shared rate
-limit and sends. Accepted messages are recorded together, in one short
-transaction per :data:`RECORD_EVERY` messages (sooner once the oldest waiting
-has waited :data:`RECORD_SECONDS`, before any failure is recorded, and before
-the thread stops for any reason): one transaction a message was a fifth of the
-send's CPU. So at any moment at most ``RECORD_EVERY`` messages per connection
-are handed over but not yet recorded: after a crash (``kill -9``) those are the
-only ones that can arrive twice. (The other case SMTP itself leaves open: a
+limit and sends. Accepted messages are recorded in small batches by a writer
+thread of the connection while it sends on (:mod:`digest.send.recording`), all of
+them before any failure is recorded and whenever the thread stops: at most
+``UNRECORDED_AT_MOST`` per connection are accepted but not yet recorded, the only
+ones that can arrive twice after a crash (``kill -9``). (The other case SMTP itself leaves open: a
 server that drops the connection after taking the message but before
 answering. That delivery is deferred, not resent at once, and its retry may
 duplicate it.)
@@ -26,7 +24,6 @@ from __future__ import annotations
 import random
 import secrets
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -47,6 +44,7 @@ from digest.ledger import DeliveryStatus, FrozenEdition, Recipient
 from digest.send import bounce_counts, bounces
 from digest.send.compose import EditionComposer
 from digest.send.pacing import RateLimit, retry_delay
+from digest.send.recording import Unrecorded
 from digest.send.tally import SendResult, Tally
 from digest.send.transport import Transport
 from digest.send.workers import HelperEnd, HelperJob, Helpers
@@ -54,12 +52,6 @@ from digest.settings import DeliverySettings
 from subscribers.db import Database
 
 _POLL_SECONDS = 2.0
-
-#: Accepted messages recorded together: at most this many per connection wait
-#: unrecorded, so at most this many per connection can be sent twice after a crash.
-RECORD_EVERY = 20
-#: ... and none waits (much) longer than this, however slowly messages go.
-RECORD_SECONDS = 1.0
 
 
 _RUNNING: set[Sender] = set()
@@ -234,7 +226,7 @@ class Sender:
 
     def _work(self) -> None:
         transport: Transport | None = None
-        sent = _Unrecorded(self)
+        sent = Unrecorded(self.db)
         try:
             while not self.stop.is_set():
                 if self._paused():
@@ -250,6 +242,7 @@ class Sender:
                 if not batch and skipped:
                     continue
                 if not batch:
+                    sent.record()  # so the counts below see every row sent as sent
                     if self._nothing_due_left():
                         break
                     continue
@@ -266,14 +259,14 @@ class Sender:
                         sent.record()
                         self._unclaim(batch[index:])  # not sent: back to pending
                         raise
-                sent.record()  # before claiming more, checking the pause, or finishing
+                sent.hand_over()  # recorded while the next batch goes
         except BaseException as exc:
             # Any thread's failure stops them all; run() reports it.
             self.stop.set()
             self.failure = self.failure or exc
         finally:
             try:
-                sent.record()
+                sent.close()
             except Exception as exc:  # the database failed too: reported by run(), no traceback
                 self.stop.set()
                 self.failure = self.failure or exc
@@ -311,7 +304,7 @@ class Sender:
                 .values(status=DeliveryStatus.pending, claimed_by=None)
             )
 
-    def _deliver(self, transport: Transport, recipient: Recipient, sent: _Unrecorded) -> None:
+    def _deliver(self, transport: Transport, recipient: Recipient, sent: Unrecorded) -> None:
         now = self.clock()
         try:
             composed = self.composer.compose(recipient, now)
@@ -375,26 +368,3 @@ class Sender:
         self.stop.set()
         with self.db.transaction() as session:
             ledger.set_paused(session, self.edition_id, reason, self.clock())
-
-
-class _Unrecorded:
-    """One connection's accepted messages not yet recorded (see :data:`RECORD_EVERY`)."""
-
-    def __init__(self, sender: Sender) -> None:
-        self.sender = sender
-        self.rows: list[ledger.SentRow] = []
-        self.since = 0.0
-
-    def add(self, row: ledger.SentRow) -> None:
-        if not self.rows:
-            self.since = time.monotonic()
-        self.rows.append(row)
-        if len(self.rows) >= RECORD_EVERY or time.monotonic() - self.since >= RECORD_SECONDS:
-            self.record()
-
-    def record(self) -> None:
-        """Every waiting outcome written, in one transaction."""
-        if self.rows:
-            with self.sender.db.engine.begin() as connection:
-                ledger.record_sent_rows(connection, self.rows)
-            self.rows = []

@@ -15,7 +15,7 @@ import pytest
 
 from digest.database import open_database
 from digest.edition.files import EXAMPLE_EDITION
-from digest.send.sender import RECORD_EVERY
+from digest.send.recording import UNRECORDED_AT_MOST
 from subscribers.csv_import import import_csv
 from subscribers.db import Database
 from tests.helpers import Clock, need_service, wait_for
@@ -92,8 +92,8 @@ def test_sigkill_mid_send_then_resume_loses_nobody(
 ) -> None:
     """Kill -9 a sender of 3,000 mid-way; resumed, everyone has it, doubles ≤ the window.
 
-    Accepted messages are recorded ``RECORD_EVERY`` at a time per connection: those not
-    yet recorded at the kill are the only ones sent again. With sender processes, the
+    Accepted messages are recorded in small batches: at most ``UNRECORDED_AT_MOST`` per
+    connection are not yet recorded at the kill, the only ones sent again. With sender processes, the
     kill of `digest send` ends them too, at once.
     """
     db_url = f"sqlite:///{tmp_path / 'digest.db'}"
@@ -123,7 +123,7 @@ def test_sigkill_mid_send_then_resume_loses_nobody(
     received = Counter(r for m in smtp_server.inbox.messages for r in m.recipients)
     assert set(received) == set(emails)  # nobody missing
     doubles = sum(count - 1 for count in received.values())
-    window = connections * RECORD_EVERY
+    window = connections * (UNRECORDED_AT_MOST + 1)  # and the one in flight on each
     assert doubles <= window, f"{doubles} duplicates for {connections} connections"
     assert "the edition so far: 3,000 sent" in output
 
