@@ -98,5 +98,5 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_recipient"),
         UniqueConstraint("message_id", name="uq_deliveries_message_id"),
-        Index("ix_deliveries_edition_status", "edition_id", "status"),
+        Index("ix_deliveries_edition_status_id", "edition_id", "status", "id"),  # claims: id order
     )

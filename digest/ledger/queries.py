@@ -126,25 +126,34 @@ class Recipient:
 
 
 def claim(
-    session: Session, edition_id: int, sender_key: int, limit: int, now: datetime
+    session: Session,
+    edition_id: int,
+    sender_key: int,
+    limit: int,
+    now: datetime,
+    after: int = 0,
 ) -> tuple[list[Recipient], int]:
     """Take up to ``limit`` due rows for this sender; rows of leavers become ``skipped``.
 
     Returns the recipients to send to and how many rows were skipped.
 
     On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED``, so senders
-    working on the same edition never take the same row.
+    working on the same edition never take the same row. ``after``: the highest id
+    this sender claimed before; pending rows past it are looked for first. On
+    PostgreSQL a row's earlier versions stay in the index until vacuumed, so a claim
+    from the start would walk past every row already sent (a send of N readers, N²
+    steps); rows put back below ``after`` are still found, once none are left past it.
     """
-    # Pending rows first, then deferred ones now due: two queries that each walk the
-    # (edition, status) index in id order, where one query with OR sorts every row.
+    # Pending rows first, then deferred ones now due: queries that each walk the
+    # (edition, status, id) index in id order, where one query with OR sorts every row.
     ids: list[int] = []
-    for wanted in (
-        Delivery.status == DeliveryStatus.pending,
-        (Delivery.status == DeliveryStatus.deferred) & (Delivery.next_attempt_at <= now),
-    ):
+    pending = Delivery.status == DeliveryStatus.pending
+    wanted = [pending & (Delivery.id > after)] + ([pending] if after else [])
+    wanted.append((Delivery.status == DeliveryStatus.deferred) & (Delivery.next_attempt_at <= now))
+    for condition in wanted:
         ids += session.scalars(
             select(Delivery.id)
-            .where(Delivery.edition_id == edition_id, wanted)
+            .where(Delivery.edition_id == edition_id, condition, Delivery.id.not_in(ids))
             .order_by(Delivery.id)
             .limit(limit - len(ids))
             .with_for_update(skip_locked=True)

@@ -227,6 +227,7 @@ class Sender:
     def _work(self) -> None:
         transport: Transport | None = None
         sent = Unrecorded(self.db)
+        after = 0  # the highest id this thread claimed (see ledger.claim)
         try:
             while not self.stop.is_set():
                 if self._paused():
@@ -234,8 +235,14 @@ class Sender:
                     break
                 with self.db.transaction() as session:
                     batch, skipped = ledger.claim(
-                        session, self.edition_id, self.key, self.settings.batch_size, self.clock()
+                        session,
+                        self.edition_id,
+                        self.key,
+                        self.settings.batch_size,
+                        self.clock(),
+                        after,
                     )
+                after = max([after, *(recipient.delivery_id for recipient in batch)])
                 if skipped:
                     with self.tally.lock:
                         self.tally.skipped += skipped
