@@ -290,7 +290,7 @@ def check_rows(batch: _Batch, header: list[str], encoding: str = UTF8.name) -> C
         if len(values) != len(header):
             checked.append((number, values, None, _cell_count(len(values), len(header))))
             continue
-        if any(_NOT_TEXT.search(v) for v in values):
+        if _NOT_TEXT.search("\n".join(values)):  # one search for the whole row
             checked.append((number, values, None, f"the row is not valid {encoding} text"))
             continue
         try:
