@@ -22,7 +22,7 @@ the conflict would count as added a row that was not.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -46,9 +46,11 @@ SELECT s.id, s.email_key, s.email, s.name, s.status::text, s.attributes, s.statu
            WHERE c.subscriber_id = s.id AND c.new::text = ANY(%(left)s)
        )
 FROM subscribers s
-WHERE s.email_key = ANY(%(keys)s)
+WHERE s.email_key = ANY(string_to_array(%(keys)s, E'\\n'))
 """
-_SUPPRESSED = "SELECT email_hash FROM suppressions WHERE email_hash = ANY(%s)"
+_SUPPRESSED = (
+    "SELECT email_hash FROM suppressions WHERE email_hash = ANY(string_to_array(%s, E'\\n'))"
+)
 _NEW = (
     "COPY subscribers (id, email, email_key, name, status, attributes, created_at, "
     "status_changed_at) FROM STDIN"
@@ -82,13 +84,25 @@ def stored(session: Session, keys: set[str]) -> tuple[list[Found], set[str]]:
     before) and which keys are suppressed: two queries, each with one array."""
     cursor = _cursor(session)
     found: list[Found] = []
-    cursor.execute(_STORED, {"keys": list(keys), "left": sorted(status.value for status in LEFT)})
+    left = sorted(status.value for status in LEFT)
+    cursor.execute(_STORED, {"keys": _lines(keys), "left": left})
     for subscriber_id, key, email, name, status, attributes, changed_at, left in cursor:
         stored = Stored(email, name, Status(status), attributes, _utc(changed_at), bool(left))
         found.append((subscriber_id, key, stored))
     hashes = {suppression_hash(key): key for key in keys}
-    cursor.execute(_SUPPRESSED, [list(hashes)])
+    cursor.execute(_SUPPRESSED, [_lines(hashes)])
     return found, {hashes[digest] for (digest,) in cursor}
+
+
+def _lines(values: Collection[str]) -> str:
+    """``values`` as one text, a line each, for ``string_to_array`` on the server: one
+    parameter to send instead of an array psycopg builds value by value (most of the
+    time of these queries). Addresses and hashes never hold a line break:
+    email-validator refuses control characters."""
+    text = "\n".join(values)
+    if text.count("\n") != max(len(values) - 1, 0):
+        raise ValueError("a value with a line break cannot be sent as a line")
+    return text
 
 
 def flush(

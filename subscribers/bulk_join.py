@@ -10,8 +10,10 @@ are the same code on both engines.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, insert, literal, null, select, update
 from sqlalchemy.orm import Session
@@ -37,7 +39,7 @@ class Rejection:
     values: list[str]
 
 
-@dataclass
+@dataclass(slots=True)
 class BatchRow:
     """One address's state within a batch: what is stored, as rows change it."""
 
@@ -64,6 +66,7 @@ def write_batch(
     counts = {Outcome.added: 0, Outcome.updated: 0, Outcome.unchanged: 0}
     rejected: list[Rejection] = []
     keys = {address.key for _, _, address, _ in parsed if address is not None}
+    name_at, attribute_at = _columns(header)
     with db.transaction() as session:
         state: dict[str, BatchRow] = {}
         suppressed: set[str] = set()
@@ -76,7 +79,6 @@ def write_batch(
             if address is None:
                 rejected.append(Rejection(number, reason, values))
                 continue
-            row = dict(zip(header, values, strict=True))
             current = state.get(address.key)
             try:
                 plan = plan_join(
@@ -84,9 +86,9 @@ def write_batch(
                     address,
                     evidence,
                     suppressed=address.key in suppressed,
-                    name=row.get("name") or None,
+                    name=(values[name_at] or None) if name_at is not None else None,
                     confirmed=confirmed,
-                    attributes={k: v for k, v in row.items() if k not in ("email", "name") and v},
+                    attributes={k: values[at] for k, at in attribute_at if values[at]},
                 )
             except (AddressError, SuppressedError) as exc:
                 rejected.append(Rejection(number, str(exc), values))
@@ -116,6 +118,14 @@ def write_batch(
         flush = _flush if db.is_sqlite else bulk_copy.flush
         pending = flush(session, state, now, evidence)
     return counts, rejected, pending
+
+
+def _columns(header: list[str]) -> tuple[int | None, list[tuple[str, int]]]:
+    """Where a row's name is, and each attribute column's name and place: a row read
+    as a dict of header to cell, so a column named twice has its last cell."""
+    last = {column: at for at, column in enumerate(header)}
+    attributes = [(column, at) for column, at in last.items() if column not in ("email", "name")]
+    return last.get("name"), attributes
 
 
 def _stored(session: Session, keys: set[str]) -> tuple[list[Found], set[str]]:
@@ -165,22 +175,7 @@ def _flush(
     subscribers = TABLES["subscribers"]
     new = [row for row in state.values() if row.is_new and row.stored is not None]
     if new:
-        connection.execute(
-            insert(subscribers),
-            [
-                {
-                    "email": row.typed,
-                    "email_key": row.key,
-                    "name": row.stored.name,
-                    "status": row.stored.status,
-                    "attributes": row.stored.attributes,
-                    "created_at": now,
-                    "status_changed_at": now,
-                }
-                for row in new
-                if row.stored is not None
-            ],
-        )
+        _insert_new(connection, new, now)
     simple: dict[tuple[Status, str, bool], list[str]] = {}
     for row in new:
         if len(row.changes) == 1 and len(row.consents) == 1 and row.changes[0][0] is None:
@@ -230,6 +225,45 @@ def _flush(
     if consents:
         connection.execute(insert(TABLES["consents"]), consents)
     return sum(1 for row in new if row.stored is not None and row.stored.status is Status.pending)
+
+
+_NEW_COLUMNS = ("email", "email_key", "name", "status", "attributes", "created_at")
+
+
+def _insert_new(connection: Connection, new: list[BatchRow], now: datetime) -> None:
+    """Insert the batch's new subscribers (SQLite) with one ``executemany`` of plain values.
+
+    Each value is made ready for the database by its column type's own bind
+    processor, as SQLAlchemy would for each row; the moment, the same in every
+    row, once, and each status once, which is most of the work saved.
+    """
+    subscribers = TABLES["subscribers"]
+    dialect = connection.dialect
+
+    def ready(column: str) -> Callable[[Any], Any]:
+        kind = subscribers.c[column].type.dialect_impl(dialect)
+        return kind.bind_processor(dialect) or (lambda value: value)
+
+    status, attributes = ready("status"), ready("attributes")
+    statuses = {member: status(member) for member in Status}
+    at = ready("created_at")(now)
+    columns = ", ".join((*_NEW_COLUMNS, "status_changed_at"))
+    connection.exec_driver_sql(
+        f"INSERT INTO subscribers ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                row.typed,
+                row.key,
+                row.stored.name,
+                statuses[row.stored.status],
+                attributes(row.stored.attributes),
+                at,
+                at,
+            )
+            for row in new
+            if row.stored is not None
+        ],
+    )
 
 
 def _copy_first_records(

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import ctypes
+import gc
 import io
 import multiprocessing
 import os
@@ -39,6 +40,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -132,6 +134,7 @@ def import_csv(
     with (
         raw,
         io.TextIOWrapper(raw, encoding=encoding.codec, errors=encoding.errors, newline="") as text,
+        _fewer_collections(),
     ):
         try:
             delimiter = _delimiter(header_line(text))
@@ -164,6 +167,30 @@ def import_csv(
         row, error = stop[0]
         raise ImportStoppedError(_stopped(path, row, error, report), report)
     return report
+
+
+#: Allocations between the garbage collector's youngest collections during an import.
+_YOUNG_THRESHOLD = 10_000
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Keep the garbage collector from rescanning what was there before the import.
+
+    An import allocates a few objects for each row, each batch's gone once it is
+    written, so the collector runs every few hundred rows, and its full collections
+    walk every object of the process (SQLAlchemy's, the modules'): a quarter of the
+    import's CPU time. Here what exists at the start is set aside (``gc.freeze``)
+    and the youngest generation collected less often; both undone at the end.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(_YOUNG_THRESHOLD, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def _stopped(path: Path, row: int, error: RowError, report: ImportReport) -> str:
@@ -290,7 +317,7 @@ def check_rows(batch: _Batch, header: list[str], encoding: str = UTF8.name) -> C
         if len(values) != len(header):
             checked.append((number, values, None, _cell_count(len(values), len(header))))
             continue
-        if any(_NOT_TEXT.search(v) for v in values):
+        if _NOT_TEXT.search("\n".join(values)):  # one search for the whole row
             checked.append((number, values, None, f"the row is not valid {encoding} text"))
             continue
         try:

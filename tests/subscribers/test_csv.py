@@ -213,3 +213,37 @@ def test_rows_checked_in_a_second_process_give_the_same_result(
     reasons = [reason for _, reason in results[0][4]]
     assert results[0][0] > 200 and sum("is not a valid email" in r for r in reasons) == 9
     assert sum("is a duplicate" in r for r in reasons) > 0  # P… after p… in an earlier batch
+
+
+def test_imported_rows_store_their_moments_and_attributes_as_one_added_by_hand(
+    db: Database, tmp_path: Path
+) -> None:
+    """New subscribers written in bulk hold the same stored values (text of the moment,
+    JSON of the attributes, status) as one written by the ORM at the same moment."""
+    from sqlalchemy import text
+
+    from subscribers import audience
+    from subscribers.addresses import parse_address
+    from subscribers.audience import ConsentEvidence
+    from subscribers.models import ConsentMethod
+
+    clock = Clock()
+    path = tmp_path / "list.csv"
+    path.write_text("email,name,city\nbulk@example.org,Bulk,Leeds\n")
+    import_csv(db, path, clock, confirmed=True)
+    with db.transaction() as session:
+        audience.join(
+            session,
+            parse_address("hand@example.org"),
+            clock.now,
+            ConsentEvidence(ConsentMethod.import_, form_version="csv import"),
+            name="Hand",
+            confirmed=True,
+            attributes={"city": "Leeds"},
+        )
+    columns = "status, attributes, created_at, status_changed_at"
+    with db.engine.connect() as connection:
+        stored = connection.execute(
+            text(f"SELECT email, {columns} FROM subscribers ORDER BY email")
+        ).all()
+    assert [tuple(row[1:]) for row in stored[:1]] == [tuple(row[1:]) for row in stored[1:]]

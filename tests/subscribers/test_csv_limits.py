@@ -140,3 +140,28 @@ def test_a_line_of_millions_of_cells_is_refused_in_bounded_memory(tmp_path: Path
     result = json.loads(done.stdout)
     assert result["error"].startswith(f"{path}: row 3 (line 3) is longer than 65,536 characters")
     assert result["growth_mib"] < 32, result
+
+
+def test_the_collector_is_set_aside_during_an_import_and_restored_however_it_ends(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    """What existed before the import is not rescanned while it runs; after it, even
+    after a row that stops it, the garbage collector is as it was."""
+    import gc
+
+    before = gc.get_threshold()
+    path = tmp_path / "list.csv"
+    path.write_text("email,name\none@example.org,One\ntwo@example.org," + "," * MAX_CELLS + "\n")
+    during: list[tuple[int, tuple[int, ...]]] = []
+    with pytest.raises(ImportStoppedError):
+        import_csv(
+            db,
+            path,
+            clock,
+            confirmed=True,
+            progress=lambda _read, _rows: during.append(
+                (gc.get_freeze_count(), gc.get_threshold())
+            ),
+        )
+    assert during and all(frozen > 0 and kept[0] > before[0] for frozen, kept in during)
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
