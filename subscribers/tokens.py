@@ -126,7 +126,10 @@ class Signer:
         self._secret = secret.encode("utf-8")
         self._confirm = URLSafeTimedSerializer(secret, salt=_CONFIRM_SALT)
         self._unsubscribe = URLSafeSerializer(
-            secret, salt=_UNSUBSCRIBE_SALT, signer=_KeyDerivedOnce
+            secret,
+            salt=_UNSUBSCRIBE_SALT,
+            signer=_KeyDerivedOnce,
+            signer_kwargs={"algorithm": _KeyedOnce(_ItsdangerousSigner.default_digest_method)},
         )
         self._unsubscribe_signer = self._unsubscribe.make_signer()  # what ``dumps`` makes each time
         keyed = hmac.new(self._secret, digestmod=hashlib.sha256)

@@ -180,14 +180,15 @@ class _Dates:
     """``Date`` header values: one ``format_datetime`` a second, not one a message."""
 
     def __init__(self) -> None:
-        self.second: datetime | None = None
-        self.text = ""
+        self.last: tuple[datetime | None, str] = (None, "")  # one object: threads share it
 
     def __call__(self, now: datetime) -> str:
         second = now.replace(microsecond=0)
-        if second != self.second:
-            self.second, self.text = second, format_datetime(now)
-        return self.text
+        last_second, text = self.last
+        if second != last_second:
+            text = format_datetime(now)
+            self.last = (second, text)
+        return text
 
 
 def _safe(value: str) -> str:

@@ -170,14 +170,16 @@ class Sender:
         interrupted = False
         ends: list[HelperEnd] = []
         with self._owned():
-            helpers = Helpers(self.helper_jobs) if self.helper_jobs else None
-            threads = [
-                threading.Thread(target=self._work, name=f"sender-{n}", daemon=True)
-                for n in range(self.settings.connections)
-            ]
-            for thread in threads:
-                thread.start()
+            helpers: Helpers | None = None
+            threads: list[threading.Thread] = []
             try:
+                helpers = Helpers(self.helper_jobs) if self.helper_jobs else None
+                threads = [
+                    threading.Thread(target=self._work, name=f"sender-{n}", daemon=True)
+                    for n in range(self.settings.connections)
+                ]
+                for thread in threads:
+                    thread.start()
                 while any(t.is_alive() for t in threads) or (helpers and helpers.alive()):
                     for thread in threads:
                         thread.join(timeout=0.2 / max(1, len(threads)))
@@ -185,23 +187,26 @@ class Sender:
                         if not any(t.is_alive() for t in threads):
                             helpers.wait(0.2)  # only they are left
                         if self.stop.is_set():
-                            helpers.stop.set()
-                        elif helpers.stop.is_set():
+                            helpers.stop()
+                        elif helpers.stopped:
                             self.stop.set()
                     if on_progress is not None:
                         on_progress(helpers.add_counts(self.tally) if helpers else self.tally)
-            except KeyboardInterrupt:
-                interrupted = True
+            except BaseException as exc:
+                interrupted = isinstance(exc, KeyboardInterrupt)
                 self.stop.set()
                 if helpers is not None:
-                    helpers.stop.set()
+                    helpers.stop()
                 for thread in threads:
                     thread.join()
+                if not interrupted:
+                    raise
             finally:
                 if helpers is not None:  # their final counts are in once they have ended
                     ends = helpers.finish()
                     self.tally = helpers.add_counts(self.tally)
         for end in ends:
+            interrupted = interrupted or end.interrupted
             self.pause_reason = self.pause_reason or end.paused
             if end.error and self.failure is None:
                 self.failure = DigestError(end.error)

@@ -25,13 +25,14 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
-from multiprocessing.queues import SimpleQueue
-from multiprocessing.sharedctypes import SynchronizedArray
-from multiprocessing.synchronize import Event
+from multiprocessing.sharedctypes import Synchronized, SynchronizedArray
 from typing import Any
 
+from digest.errors import EditionPausedError
 from digest.send.tally import Tally
 from digest.settings import DeliverySettings, Settings
 
@@ -47,8 +48,16 @@ def process_count(delivery: DeliverySettings, due: int) -> int:
     """How many processes send ``due`` messages: never more than there are connections."""
     wanted = delivery.processes
     if not wanted:
-        wanted = (os.cpu_count() or 1) if due > SPREAD_FROM else 1
+        wanted = _cores() if due > SPREAD_FROM else 1
     return max(1, min(wanted, delivery.connections))
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity, as ``taskset`` sets it)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def split(delivery: DeliverySettings, processes: int) -> list[DeliverySettings]:
@@ -81,28 +90,53 @@ class HelperEnd:
 
     paused: str | None = None
     error: str | None = None
+    interrupted: bool = False  # stopped by a signal (Ctrl-C, SIGTERM)
+
+
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 class Helpers:
-    """The helper processes of one send, their live counts, and the way to stop them."""
+    """The helper processes of one send, their live counts, and the way to stop them.
+
+    Nothing shared with them takes a lock (a flag byte, their counts, a pipe each): a
+    helper that ends, or is killed, while holding a lock would hang the others.
+    """
 
     def __init__(self, jobs: list[HelperJob]) -> None:
-        self.stop: Event = _CONTEXT.Event()
-        self.ends: SimpleQueue[tuple[int, HelperEnd]] = _CONTEXT.SimpleQueue()
+        self.stopping: Synchronized[int] = _CONTEXT.RawValue("b", 0)
         self.counters: list[SynchronizedArray[int]] = [
-            _CONTEXT.Array("q", 4) for _ in jobs
-        ]  # sent, deferred, failed, skipped
-        self.processes: list[SpawnProcess] = [
-            _CONTEXT.Process(
-                target=helper_main,
-                args=(job, n, self.stop, self.counters[n], self.ends),
-                name=f"digest-sender-{n + 1}",
-                daemon=True,
-            )
-            for n, job in enumerate(jobs)
+            _CONTEXT.RawArray("q", 4)  # sent, deferred, failed, skipped
+            for _ in jobs
         ]
-        for process in self.processes:
-            process.start()
+        self.processes: list[SpawnProcess] = []
+        self.pipes: list[Connection] = []
+        try:
+            for n, job in enumerate(jobs):
+                ours, theirs = _CONTEXT.Pipe(duplex=False)
+                process = _CONTEXT.Process(
+                    target=helper_main,
+                    args=(job, self.stopping, self.counters[n], theirs),
+                    name=f"digest-sender-{n + 1}",
+                    daemon=True,
+                )
+                with _ignoring(_SIGNALS):  # until its own handlers are in (see _ignoring)
+                    process.start()
+                theirs.close()
+                self.processes.append(process)
+                self.pipes.append(ours)
+        except BaseException:
+            self.stop()
+            self.finish()
+            raise
+
+    def stop(self) -> None:
+        """Every helper stops after its current message."""
+        self.stopping.value = 1
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.stopping.value)
 
     def alive(self) -> bool:
         return any(process.is_alive() for process in self.processes)
@@ -130,21 +164,53 @@ class Helpers:
 
     def finish(self) -> list[HelperEnd]:
         """Wait for every helper; how each ended (a helper that died says so)."""
-        for process in self.processes:
-            process.join()
-        ends: dict[int, HelperEnd] = {}
-        while not self.ends.empty():
-            number, end = self.ends.get()
-            ends[number] = end
-        for number, process in enumerate(self.processes):
-            if number not in ends:
-                ends[number] = HelperEnd(
-                    error=f"sender process {number + 1} ended unexpectedly "
-                    f"(exit code {process.exitcode})"
-                )
+        ends = [
+            self._end(process, pipe)
+            for process, pipe in zip(self.processes, self.pipes, strict=True)
+        ]
+        for process, pipe in zip(self.processes, self.pipes, strict=True):
             process.close()
-        self.ends.close()
-        return [ends[number] for number in range(len(self.processes))]
+            pipe.close()
+        self.processes, self.pipes = [], []
+        return ends
+
+    def _end(self, process: SpawnProcess, pipe: Connection) -> HelperEnd:
+        end: HelperEnd | None = None
+        while end is None and (process.is_alive() or pipe.poll()):
+            if pipe.poll(0.2):  # read while it runs: its last word must never wait on us
+                try:
+                    end = pipe.recv()
+                except EOFError:
+                    break
+        process.join()
+        if end is not None:
+            return end
+        if process.exitcode in (-signal.SIGINT, -signal.SIGTERM):
+            return HelperEnd(interrupted=True)
+        return HelperEnd(
+            error=f"a sender process ended unexpectedly (exit code {process.exitcode})"
+        )
+
+
+@contextlib.contextmanager
+def _ignoring(signals: set[signal.Signals]) -> Iterator[None]:
+    """``signals`` ignored while a helper is started, so that it starts ignoring them.
+
+    A Ctrl-C or SIGTERM sent to the process group must not kill a helper still
+    importing, before its handlers are in: ignored signals stay ignored across
+    ``exec`` (a blocked mask does not: the spawn resets it). This process ignores
+    them for the moment of the start only; outside the main thread (``digest run``)
+    handlers can't be changed, and a helper so killed counts as interrupted.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, signal.SIG_IGN) for number in signals}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _die_with(parent: int) -> None:
@@ -164,29 +230,31 @@ def _die_with(parent: int) -> None:
 
 def helper_main(
     job: HelperJob,
-    number: int,
-    stop: Event,
+    stopping: Synchronized[int],
     counter: SynchronizedArray[int],
-    ends: SimpleQueue[tuple[int, HelperEnd]],
+    pipe: Connection,
 ) -> None:
     """A helper process: send under the first process's lead until nothing is due."""
     _die_with(job.parent)
-
     sender: Any = None
+    interrupted = False
 
     def stop_now(*_: object) -> None:
-        stop.set()  # the others too: as threads, one interrupted sender stops the send
+        nonlocal interrupted
+        interrupted = True
+        stopping.value = 1  # the others too: as threads, one interrupted sender stops the send
         if sender is not None:
             sender.stop.set()
 
-    signal.signal(signal.SIGINT, stop_now)
+    signal.signal(signal.SIGINT, stop_now)  # ignored until now: it was started so
     signal.signal(signal.SIGTERM, stop_now)
     try:
         sender = _helper_sender(job)
 
         def watch_stop() -> None:
-            stop.wait()
-            sender.stop.set()
+            while not sender.stop.wait(0.1):
+                if stopping.value:
+                    sender.stop.set()
 
         threading.Thread(target=watch_stop, name="stop-watch", daemon=True).start()
 
@@ -194,10 +262,14 @@ def helper_main(
             counter[:] = [tally.sent, tally.deferred, tally.failed, tally.skipped]
 
         result = sender.run(progress)
-        ends.put((number, HelperEnd(paused=result.paused)))
+        end = HelperEnd(paused=result.paused, interrupted=interrupted)
+    except EditionPausedError:  # paused before it began: the first process knows why
+        end = HelperEnd(interrupted=interrupted)
     except Exception as exc:  # told to the first process, which reports it
-        stop.set()  # one failing stops them all, as with threads
-        ends.put((number, HelperEnd(error=str(exc))))
+        stopping.value = 1  # one failing stops them all, as with threads
+        end = HelperEnd(error=str(exc.__cause__ or exc))
+    pipe.send(end)
+    pipe.close()
 
 
 def _helper_sender(job: HelperJob) -> Any:
