@@ -189,12 +189,21 @@ def child_profile(connections: str) -> None:
 # ---- the run ----------------------------------------------------------------------
 
 
-def ours(url: str, port: int, connections: int, work: Path) -> dict[str, Any]:
+def ours(url: str, port: int, connections: int, work: Path, processes: int = 0) -> dict[str, Any]:
     env = environment(url, port, work / "ours")
+    env["DIGEST_DELIVERY__PROCESSES"] = str(processes)  # 0: as digest send decides
     start = time.perf_counter()
     result = run_child("send", "ours", str(connections), env=env)
     result["seconds"] = time.perf_counter() - start  # the whole process, start to end
     return result
+
+
+def our_processes(connections: int, subscribers: int) -> int:
+    """How many processes `digest send` uses for this send (``delivery.processes`` unset)."""
+    from digest.send.workers import process_count
+    from digest.settings import DeliverySettings
+
+    return process_count(DeliverySettings(connections=connections), subscribers)
 
 
 def rate(result: dict[str, Any]) -> float:
@@ -219,6 +228,7 @@ def compare(args: argparse.Namespace, port: int, dbs: Databases, work: Path) -> 
                 [
                     connections,
                     kind,
+                    our_processes(connections, n),
                     f"{rate(mine):,.0f}",
                     f"{rate(threads):,.0f}",
                     f"{rate(mine) / rate(threads):.2f}",
@@ -231,6 +241,7 @@ def compare(args: argparse.Namespace, port: int, dbs: Databases, work: Path) -> 
     header = [
         "conn.",
         "database",
+        "our processes",
         "digest send msg/s",
         "loop, threads msg/s",
         "ours / loop",
@@ -248,14 +259,14 @@ def shared(port: int, dbs: Databases, work: Path, n: int) -> None:
     """Two ``digest send`` processes sharing one send on PostgreSQL, against one."""
     from concurrent.futures import ThreadPoolExecutor
 
-    one = ours(dbs.fresh("postgresql", n), port, 4, work)
+    one = ours(dbs.fresh("postgresql", n), port, 4, work, processes=1)
     url = dbs.fresh("postgresql", n)
     start = time.perf_counter()
     with ThreadPoolExecutor(2) as pool:
-        both = list(pool.map(lambda _: ours(url, port, 4, work), range(2)))
+        both = list(pool.map(lambda _: ours(url, port, 4, work, processes=1), range(2)))
     seconds = time.perf_counter() - start
     sent = both[0]["messages"]  # each child counts the whole ledger at its end
-    print(f"\nPostgreSQL, {n:,} subscribers, 4 connections per process:\n")
+    print(f"\nPostgreSQL, {n:,} subscribers, two `digest send` of one process and 4 connections:\n")
     print(
         table(
             ["senders", "msg/s", "rows sent in the ledger"],
@@ -268,10 +279,11 @@ def memory(args: argparse.Namespace, port: int, dbs: Databases, work: Path) -> N
     rows: list[list[object]] = []
     for size in sorted(int(s) for s in args.memory.split(",")):
         mine = ours(dbs.fresh("sqlite", size), port, 4, work)
-        rows.append([f"{size:,}", f"{rate(mine):,.0f}", mine["peak_mib"]])
+        rows.append([f"{size:,}", our_processes(4, size), f"{rate(mine):,.0f}", mine["peak_mib"]])
     print("\nPeak memory of `digest send` (SQLite, 4 connections):\n")
-    print(table(["subscribers", "msg/s", "peak MiB (VmHWM, all processes)"], rows))
-    peaks = [float(row[2]) for row in rows]  # type: ignore[arg-type]
+    header = ["subscribers", "processes", "msg/s", "peak MiB (VmHWM, all processes)"]
+    print(table(header, rows))
+    peaks = [float(row[3]) for row in rows]  # type: ignore[arg-type]
     print(f"largest / smallest peak: {max(peaks) / min(peaks):.2f}")
 
 

@@ -10,4 +10,16 @@ message; ``feedback`` files readers' replies, bounces and complaints; ``schedule
 it all on time; ``web`` and ``cli`` are the thin faces over the same functions.
 """
 
+import os as _os
+import signal as _signal
+
 __version__ = "0.1.0"
+
+#: Set (by digest.send.workers) for a sender process it starts: a Ctrl-C or SIGTERM sent
+#: to the process group must not kill it while it is still importing, before its own
+#: handlers are in. It ignores them from its first import of this package until then.
+HELPER_STARTING = "DIGEST_SENDER_HELPER_STARTING"
+
+if _os.environ.pop(HELPER_STARTING, None):
+    for _number in (_signal.SIGINT, _signal.SIGTERM):
+        _signal.signal(_number, _signal.SIG_IGN)

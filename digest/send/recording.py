@@ -38,6 +38,7 @@ class Unrecorded:
         self.since = 0.0
         self._writer: ThreadPoolExecutor | None = None
         self._writing: Future[None] | None = None
+        self._batch: list[ledger.SentRow] = []  # what the writer is writing
 
     def add(self, row: ledger.SentRow) -> None:
         if not self.rows:
@@ -52,15 +53,18 @@ class Unrecorded:
         if self.rows:
             if self._writer is None:
                 self._writer = ThreadPoolExecutor(1, thread_name_prefix="recorder")
-            rows, self.rows = self.rows, []
-            self._writing = self._writer.submit(self._write, rows)
+            self._batch, self.rows = self.rows, []
+            self._writing = self._writer.submit(self._write, self._batch)
 
     def record(self) -> None:
-        """Every accepted message recorded, now: the writer's batch and those gathered."""
+        """Every accepted message recorded, now: the writer's batch and those gathered.
+
+        If the database refuses, they are kept, to be tried again by the next call.
+        """
         self._wait()
-        rows, self.rows = self.rows, []
-        if rows:
-            self._write(rows)
+        if self.rows:
+            self._write(self.rows)
+            self.rows = []
 
     def close(self) -> None:
         """Everything recorded (as :meth:`record`), and the writer thread ended."""
@@ -72,10 +76,17 @@ class Unrecorded:
                 self._writer = None
 
     def _wait(self) -> None:
-        """Until the writer's batch is in (its failure, if it failed, raised here)."""
+        """Until the writer's batch is in; if it failed, its rows are gathered again (to
+        be written by the next try) and the failure is raised here."""
         writing, self._writing = self._writing, None
         if writing is not None:
-            writing.result()
+            try:
+                writing.result()
+            except BaseException:
+                self.rows = self._batch + self.rows
+                raise
+            finally:
+                self._batch = []
 
     def _write(self, rows: list[ledger.SentRow]) -> None:
         with self.db.engine.begin() as connection:

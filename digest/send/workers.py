@@ -32,6 +32,7 @@ from multiprocessing.context import SpawnProcess
 from multiprocessing.sharedctypes import Synchronized, SynchronizedArray
 from typing import Any
 
+from digest import HELPER_STARTING
 from digest.errors import EditionPausedError
 from digest.send.tally import Tally
 from digest.settings import DeliverySettings, Settings
@@ -93,9 +94,6 @@ class HelperEnd:
     interrupted: bool = False  # stopped by a signal (Ctrl-C, SIGTERM)
 
 
-_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
 class Helpers:
     """The helper processes of one send, their live counts, and the way to stop them.
 
@@ -120,7 +118,7 @@ class Helpers:
                     name=f"digest-sender-{n + 1}",
                     daemon=True,
                 )
-                with _ignoring(_SIGNALS):  # until its own handlers are in (see _ignoring)
+                with _starting_quietly():
                     process.start()
                 theirs.close()
                 self.processes.append(process)
@@ -193,24 +191,20 @@ class Helpers:
 
 
 @contextlib.contextmanager
-def _ignoring(signals: set[signal.Signals]) -> Iterator[None]:
-    """``signals`` ignored while a helper is started, so that it starts ignoring them.
+def _starting_quietly() -> Iterator[None]:
+    """A helper started now ignores Ctrl-C and SIGTERM until its handlers are in.
 
-    A Ctrl-C or SIGTERM sent to the process group must not kill a helper still
-    importing, before its handlers are in: ignored signals stay ignored across
-    ``exec`` (a blocked mask does not: the spawn resets it). This process ignores
-    them for the moment of the start only; outside the main thread (``digest run``)
-    handlers can't be changed, and a helper so killed counts as interrupted.
+    Ignored signals would stay ignored across ``exec`` (a blocked mask does not: the
+    spawn resets it), but ignoring them here would lose one meant for this process, and
+    a handler does not survive ``exec``. So the helper is told by its environment, and
+    ``digest/__init__.py``, its first import, ignores them; a signal in the moment
+    before that kills it (counted as an interruption: it holds no rows yet).
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {number: signal.signal(number, signal.SIG_IGN) for number in signals}
+    os.environ[HELPER_STARTING] = "1"
     try:
         yield
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        os.environ.pop(HELPER_STARTING, None)
 
 
 def _die_with(parent: int) -> None:
@@ -246,7 +240,7 @@ def helper_main(
         if sender is not None:
             sender.stop.set()
 
-    signal.signal(signal.SIGINT, stop_now)  # ignored until now: it was started so
+    signal.signal(signal.SIGINT, stop_now)  # ignored until now (see _starting_quietly)
     signal.signal(signal.SIGTERM, stop_now)
     try:
         sender = _helper_sender(job)
@@ -268,8 +262,9 @@ def helper_main(
     except Exception as exc:  # told to the first process, which reports it
         stopping.value = 1  # one failing stops them all, as with threads
         end = HelperEnd(error=str(exc.__cause__ or exc))
-    pipe.send(end)
-    pipe.close()
+    with contextlib.suppress(OSError):  # the first process is gone: nobody to tell
+        pipe.send(end)
+        pipe.close()
 
 
 def _helper_sender(job: HelperJob) -> Any:

@@ -46,9 +46,14 @@ def test_the_connection_goes_on_while_at_most_the_window_waits_unwritten() -> No
     assert [row.delivery_id for row in recorder.written] == list(range(200))
 
 
-def test_a_failed_write_stops_the_connection_at_its_next_hand_over() -> None:
+def test_a_failed_write_stops_the_connection_and_keeps_its_rows_for_the_next_try() -> None:
     recorder = _SlowWrites(fail_at=10)
+    added = 0
     with pytest.raises(OSError, match="went away"):
         for n in range(200):
+            added += 1  # accepted: kept, whether its batch is handed over or not
             recorder.add(_row(n))
     assert len(recorder.written) == 10
+    recorder.fail_at = None  # the database is back: the stop's last record writes them all
+    recorder.close()
+    assert [row.delivery_id for row in recorder.written] == list(range(added))
