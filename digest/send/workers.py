@@ -20,7 +20,6 @@ current message, recording what it holds, as threads do.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing
 import os
 import signal
@@ -36,12 +35,12 @@ from digest import HELPER_STARTING
 from digest.errors import EditionPausedError
 from digest.send.tally import Tally
 from digest.settings import DeliverySettings, Settings
+from subscribers.csv_import import die_with_parent
 
 #: Fewer messages than this go out from one process: starting another (its imports)
 #: costs about a second, which a short send would not win back.
 SPREAD_FROM = 5_000
 
-_PR_SET_PDEATHSIG = 1
 _CONTEXT = multiprocessing.get_context("spawn")  # no fork of a process holding threads
 
 
@@ -207,21 +206,6 @@ def _starting_quietly() -> Iterator[None]:
         os.environ.pop(HELPER_STARTING, None)
 
 
-def _die_with(parent: int) -> None:
-    """This process is killed when ``parent`` dies (Linux), or notices within a second."""
-    with contextlib.suppress(OSError, AttributeError):  # no prctl: the watch below only
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            threading.Event().wait(1.0)
-        os._exit(1)
-
-    if os.getppid() != parent:  # it died before the line above took effect
-        os._exit(1)
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
 def helper_main(
     job: HelperJob,
     stopping: Synchronized[int],
@@ -229,7 +213,7 @@ def helper_main(
     pipe: Connection,
 ) -> None:
     """A helper process: send under the first process's lead until nothing is due."""
-    _die_with(job.parent)
+    die_with_parent(job.parent)  # kill -9 of digest send ends its helpers too
     sender: Any = None
     interrupted = False
 

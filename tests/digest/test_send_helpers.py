@@ -5,29 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 from digest.database import open_database
 from digest.send.recording import UNRECORDED_AT_MOST
-from tests.digest.test_send_processes import _environment, _helpers, _subscribe
+from tests.digest.test_send_processes import _environment, _helpers, _sender, _subscribe
 from tests.helpers import wait_for
 from tests.mailserver import SMTPServer
-
-
-def _sender(folder: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    """`digest send` in a session of its own: a signal to its group reaches only it."""
-    return subprocess.Popen(
-        [sys.executable, "-c", "from digest.cli.app import main; main()", "send", "2017-11-02"],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
 
 
 def _ready(tmp_path: Path, count: int) -> str:
@@ -38,13 +24,23 @@ def _ready(tmp_path: Path, count: int) -> str:
     return db_url
 
 
+def _started(
+    tmp_path: Path, smtp_server: SMTPServer, connections: int, processes: int
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """`digest send` to 3,000 readers in a session of its own, once a helper has started."""
+    env = _environment(tmp_path, _ready(tmp_path, 3000), smtp_server, connections, processes)
+    process = _sender(tmp_path, env, new_session=True)
+    wait_for(lambda: bool(_helpers(process.pid)) or process.poll() is not None, "a helper")
+    return process, env
+
+
 def test_a_stop_after_a_helper_has_ended_stops_the_send(
     tmp_path: Path, smtp_server: SMTPServer
 ) -> None:
     """The first process claims every row; its helper ends at once; SIGTERM still stops it."""
     env = _environment(tmp_path, _ready(tmp_path, 3000), smtp_server, 2, processes=2)
     env["DIGEST_DELIVERY__BATCH_SIZE"] = "3000"
-    process = _sender(tmp_path, env)
+    process = _sender(tmp_path, env, new_session=True)
     wait_for(lambda: bool(_helpers(process.pid)), "the helper to start")
     wait_for(lambda: not _helpers(process.pid) and process.poll() is None, "it to end first")
     wait_for(lambda: len(smtp_server.inbox.messages) >= 100, "the send to go on")
@@ -61,7 +57,7 @@ def test_a_pause_with_a_helper_is_reported_as_a_pause(
     env = _environment(tmp_path, _ready(tmp_path, 600), smtp_server, 2, processes=2)
     env["DIGEST_DELIVERY__PAUSE_AFTER_ERRORS"] = "5"
     smtp_server.inbox.defer_all = True
-    process = _sender(tmp_path, env)
+    process = _sender(tmp_path, env, new_session=True)
     output, _ = process.communicate(timeout=120)
     assert process.returncode != 0, output
     assert "the send paused: 5 failures in a row" in output, output
@@ -72,15 +68,13 @@ def test_ctrl_c_to_the_group_while_a_helper_starts_is_an_interruption(
     tmp_path: Path, smtp_server: SMTPServer
 ) -> None:
     """Ctrl-C reaches every process of the group, a helper still importing too."""
-    env = _environment(tmp_path, _ready(tmp_path, 3000), smtp_server, 2, processes=2)
-    process = _sender(tmp_path, env)
-    wait_for(lambda: bool(_helpers(process.pid)) or process.poll() is not None, "a helper")
+    process, env = _started(tmp_path, smtp_server, 2, 2)
     time.sleep(0.15)
     os.killpg(process.pid, signal.SIGINT)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 130, output
     assert "interrupted" in output and "Traceback" not in output, output
-    resumed = _sender(tmp_path, env)
+    resumed = _sender(tmp_path, env, new_session=True)
     output, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, output
     received = Counter(r for m in smtp_server.inbox.messages for r in m.recipients)
@@ -92,9 +86,7 @@ def test_sigterm_to_digest_send_while_its_helpers_start_stops_the_send(
     tmp_path: Path, smtp_server: SMTPServer
 ) -> None:
     """`kill PID` (timeout, docker stop) as the helpers are being started is not lost."""
-    env = _environment(tmp_path, _ready(tmp_path, 3000), smtp_server, 4, processes=4)
-    process = _sender(tmp_path, env)
-    wait_for(lambda: bool(_helpers(process.pid)) or process.poll() is not None, "a helper")
+    process, _ = _started(tmp_path, smtp_server, 4, 4)
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 130, output

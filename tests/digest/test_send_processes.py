@@ -67,7 +67,11 @@ def _gone(pids: set[int]) -> bool:
     return True
 
 
-def _sender(folder: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+def _sender(
+    folder: Path, env: dict[str, str], *, new_session: bool = False
+) -> subprocess.Popen[str]:
+    """`digest send`; ``new_session``: in a session of its own, so that a signal to its
+    process group (as Ctrl-C sends) reaches only it and its helpers."""
     return subprocess.Popen(
         [sys.executable, "-c", "from digest.cli.app import main; main()", "send", "2017-11-02"],
         cwd=folder,
@@ -75,6 +79,7 @@ def _sender(folder: Path, env: dict[str, str]) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=new_session,
     )
 
 
