@@ -12,6 +12,7 @@ it all on time; ``web`` and ``cli`` are the thin faces over the same functions.
 
 import os as _os
 import signal as _signal
+import sys as _sys
 
 __version__ = "0.1.0"
 
@@ -20,6 +21,8 @@ __version__ = "0.1.0"
 #: handlers are in. It ignores them from its first import of this package until then.
 HELPER_STARTING = "DIGEST_SENDER_HELPER_STARTING"
 
-if _os.environ.pop(HELPER_STARTING, None):
+# Only in a process multiprocessing spawned: another process started meanwhile by another
+# thread inherits the variable too, and must keep its Ctrl-C.
+if _os.environ.pop(HELPER_STARTING, None) and "--multiprocessing-fork" in _sys.orig_argv:
     for _number in (_signal.SIGINT, _signal.SIGTERM):
         _signal.signal(_number, _signal.SIG_IGN)

@@ -181,16 +181,20 @@ def _fewer_collections() -> Iterator[None]:
     written, so the collector runs every few hundred rows, and its full collections
     walk every object of the process (SQLAlchemy's, the modules'): a quarter of the
     import's CPU time. Here what exists at the start is set aside (``gc.freeze``)
-    and the youngest generation collected less often; both undone at the end.
+    and the youngest generation collected less often; both undone at the end. A caller
+    that froze objects itself keeps them frozen: then nothing is frozen or thawed here.
     """
     thresholds = gc.get_threshold()
-    gc.freeze()
+    ours = gc.get_freeze_count() == 0  # unfreeze() would thaw the caller's too
+    if ours:
+        gc.freeze()
     gc.set_threshold(_YOUNG_THRESHOLD, *thresholds[1:])
     try:
         yield
     finally:
         gc.set_threshold(*thresholds)
-        gc.unfreeze()
+        if ours:
+            gc.unfreeze()
 
 
 def _stopped(path: Path, row: int, error: RowError, report: ImportReport) -> str:

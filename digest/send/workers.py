@@ -189,6 +189,9 @@ class Helpers:
         )
 
 
+_STARTING = threading.Lock()
+
+
 @contextlib.contextmanager
 def _starting_quietly() -> Iterator[None]:
     """A helper started now ignores Ctrl-C and SIGTERM until its handlers are in.
@@ -199,11 +202,12 @@ def _starting_quietly() -> Iterator[None]:
     ``digest/__init__.py``, its first import, ignores them; a signal in the moment
     before that kills it (counted as an interruption: it holds no rows yet).
     """
-    os.environ[HELPER_STARTING] = "1"
-    try:
-        yield
-    finally:
-        os.environ.pop(HELPER_STARTING, None)
+    with _STARTING:  # two sends starting helpers at once (digest run) must not undo it
+        os.environ[HELPER_STARTING] = "1"
+        try:
+            yield
+        finally:
+            os.environ.pop(HELPER_STARTING, None)
 
 
 def helper_main(
@@ -228,6 +232,8 @@ def helper_main(
     signal.signal(signal.SIGTERM, stop_now)
     try:
         sender = _helper_sender(job)
+        if interrupted or stopping.value:  # told to stop while it was starting
+            sender.stop.set()
 
         def watch_stop() -> None:
             while not sender.stop.wait(0.1):

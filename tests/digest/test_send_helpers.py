@@ -91,3 +91,19 @@ def test_sigterm_to_digest_send_while_its_helpers_start_stops_the_send(
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 130, output
     assert "interrupted" in output
+
+
+def test_a_process_that_is_not_a_helper_keeps_its_ctrl_c() -> None:
+    """The flag a helper starts with, inherited by any other process, changes nothing there."""
+    import sys
+
+    from digest import HELPER_STARTING
+
+    done = subprocess.run(
+        [sys.executable, "-c", "import digest, signal; print(signal.getsignal(signal.SIGINT))"],
+        env={**os.environ, HELPER_STARTING: "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "default_int_handler" in done.stdout, done.stdout

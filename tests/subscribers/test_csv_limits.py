@@ -165,3 +165,21 @@ def test_the_collector_is_set_aside_during_an_import_and_restored_however_it_end
         )
     assert during and all(frozen > 0 and kept[0] > before[0] for frozen, kept in during)
     assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
+
+
+def test_objects_the_caller_froze_stay_frozen_after_an_import(tmp_path: Path) -> None:
+    """The import sets the collector aside only if nothing was frozen before it."""
+    import gc
+    from datetime import UTC, datetime
+
+    path = tmp_path / "readers.csv"
+    path.write_text("email\nann@example.org\n")
+    db = open_database(f"sqlite:///{tmp_path / 'subscribers.db'}")
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        import_csv(db, path, lambda: datetime.now(UTC), confirmed=True)
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+        db.close()
