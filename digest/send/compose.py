@@ -123,9 +123,6 @@ class EncodedBody:
         self.fields = body.fields
         self.pieces = [Part(_qp(piece)) for piece in body.pieces]
 
-    def fill(self, values: dict[str, str], encode: Callable[[str], str] = keep) -> bytes:
-        return raw_message(self.parts(values, encode))
-
     def parts(self, values: dict[str, str], encode: Callable[[str], str] = keep) -> list[Part]:
         """The body for one recipient, as parts (see :mod:`digest.send.wire`)."""
         out = [self.pieces[0]]

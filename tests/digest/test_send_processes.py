@@ -91,21 +91,15 @@ def _subscribe(db: Database, folder: Path, count: int) -> list[str]:
     return emails
 
 
-@pytest.mark.parametrize("processes", [1, 2])
-def test_sigkill_mid_send_then_resume_loses_nobody(
-    tmp_path: Path, smtp_server: SMTPServer, processes: int
-) -> None:
-    """Kill -9 a sender of 3,000 mid-way; resumed, everyone has it, doubles ≤ the window.
-
-    Accepted messages are recorded in small batches: at most ``UNRECORDED_AT_MOST`` per
-    connection are not yet recorded at the kill, the only ones sent again. With sender processes, the
-    kill of `digest send` ends them too, at once.
-    """
+def _mid_send(
+    tmp_path: Path, smtp_server: SMTPServer, connections: int, processes: int
+) -> tuple[list[str], dict[str, str], subprocess.Popen[str]]:
+    """`digest send` to 3,000 readers on SQLite, once 900 have arrived: the readers,
+    the environment to resume with, and the running process."""
     db_url = f"sqlite:///{tmp_path / 'digest.db'}"
     db = open_database(db_url)
     emails = _subscribe(db, tmp_path, 3000)
     db.close()
-    connections = 3
     env = _environment(tmp_path, db_url, smtp_server, connections, processes)
     process = _sender(tmp_path, env)
     deadline = time.monotonic() + 120
@@ -113,6 +107,21 @@ def test_sigkill_mid_send_then_resume_loses_nobody(
         assert process.poll() is None, process.stdout.read() if process.stdout else ""
         assert time.monotonic() < deadline, "the sender made too little progress"
         time.sleep(0.01)
+    return emails, env, process
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_sigkill_mid_send_then_resume_loses_nobody(
+    tmp_path: Path, smtp_server: SMTPServer, processes: int
+) -> None:
+    """Kill -9 a sender of 3,000 mid-way; resumed, everyone has it, doubles ≤ the window.
+
+    Accepted messages are recorded in small batches: at most ``UNRECORDED_AT_MOST`` per
+    connection are not yet recorded at the kill, the only ones sent again. With sender
+    processes, the kill of `digest send` ends them too, at once.
+    """
+    connections = 3
+    emails, env, process = _mid_send(tmp_path, smtp_server, connections, processes)
     helpers = _helpers(process.pid)
     assert len(helpers) == processes - 1
     os.kill(process.pid, signal.SIGKILL)
@@ -140,18 +149,8 @@ def test_sigterm_mid_send_records_what_it_sent(
     """SIGTERM (systemd, docker stop) stops `digest send` like Ctrl-C: every accepted message
     is recorded before it exits, so the resumed send doubles at most one per connection;
     sender processes stop and record theirs too."""
-    db_url = f"sqlite:///{tmp_path / 'digest.db'}"
-    db = open_database(db_url)
-    emails = _subscribe(db, tmp_path, 3000)
-    db.close()
     connections = 3
-    env = _environment(tmp_path, db_url, smtp_server, connections, processes)
-    process = _sender(tmp_path, env)
-    deadline = time.monotonic() + 120
-    while len(smtp_server.inbox.messages) < 900:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        assert time.monotonic() < deadline, "the sender made too little progress"
-        time.sleep(0.01)
+    emails, env, process = _mid_send(tmp_path, smtp_server, connections, processes)
     assert len(_helpers(process.pid)) == processes - 1
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=60)
