@@ -198,7 +198,8 @@ class Sender:
                 if helpers is not None:
                     helpers.stop()
                 for thread in threads:
-                    thread.join()
+                    if thread.ident is not None:  # a Ctrl-C may come before all have started
+                        thread.join()
                 if not interrupted:
                     raise
             finally:
